@@ -1,0 +1,98 @@
+"""Per-voice token artifacts: tokens, ids and sequence lengths for every split, plus vocab.
+
+Layout of ``<dir>/<voice>.npz``: for each split ``s`` in train/valid/test,
+``s_tokens`` (n, 3) int32 raw tokens (so statistics never depend on the vocabulary),
+``s_ids`` (n,) int32 vocabulary ids (0 = <unk>), ``s_lengths`` tokens per file and
+``s_files`` the index of each sequence's file in the prepared split. ``train`` holds
+only the files sampled for training (``data.sample_fraction``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neshmm import atomic
+from neshmm.corpus import Split
+from neshmm.errors import DataError
+from neshmm.tokens import Quantizer, Vocab, tokenize_notes
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class Sequences:
+    tokens: np.ndarray  # (n, 3)
+    lengths: np.ndarray  # (n_sequences,)
+    files: np.ndarray  # (n_sequences,) index into the prepared split's file list
+
+    def as_list(self) -> list[np.ndarray]:
+        return np.split(self.tokens, np.cumsum(self.lengths)[:-1]) if len(self.lengths) else []
+
+    @classmethod
+    def from_list(cls, seqs: list[np.ndarray], files: list[int]) -> "Sequences":
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        tokens = np.concatenate(seqs) if seqs else np.zeros((0, 3), dtype=np.int64)
+        return cls(tokens.astype(np.int64), lengths, np.asarray(files, dtype=np.int64))
+
+
+def tokenize_split(split: Split, voice: str, q: Quantizer, file_indices=None) -> Sequences:
+    """Tokens of one voice for the given files of a split (files without the voice skipped)."""
+    idx = range(len(split.files)) if file_indices is None else file_indices
+    seqs, files = [], []
+    for i in idx:
+        notes = split.voice_notes(voice, i)
+        if len(notes) == 0:
+            continue
+        seqs.append(tokenize_notes(notes, int(split.ticks_per_beat[i]), q))
+        files.append(i)
+    return Sequences.from_list(seqs, files)
+
+
+def training_files(n_files: int, fraction: float, seed: int) -> np.ndarray:
+    """The seeded subset of training files; sorted so the artifact order is stable."""
+    k = int(round(fraction * n_files))
+    if k == 0:
+        raise DataError(
+            f"data.sample_fraction={fraction} selects 0 of {n_files} training files; raise it"
+        )
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_files, size=k, replace=False))
+
+
+def save_voice(path: Path, vocab: Vocab, seqs: dict[str, Sequences]) -> None:
+    arrays = {}
+    for s, sq in seqs.items():
+        arrays[f"{s}_tokens"] = sq.tokens.astype(np.int32)
+        arrays[f"{s}_ids"] = vocab.encode(sq.tokens).astype(np.int32)
+        arrays[f"{s}_lengths"] = sq.lengths
+        arrays[f"{s}_files"] = sq.files
+    atomic.write_npz(path, **arrays)
+
+
+@dataclass
+class VoiceTokens:
+    voice: str
+    vocab: Vocab
+    arrays: dict[str, np.ndarray]
+
+    def sequences(self, split: str) -> Sequences:
+        return Sequences(
+            self.arrays[f"{split}_tokens"].astype(np.int64),
+            self.arrays[f"{split}_lengths"],
+            self.arrays[f"{split}_files"],
+        )
+
+    def ids(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.arrays[f"{split}_ids"].astype(np.int64), self.arrays[f"{split}_lengths"]
+
+
+def load_voice(token_dir: Path, voice: str) -> VoiceTokens:
+    npz, vocab_path = Path(token_dir) / f"{voice}.npz", Path(token_dir) / f"{voice}.vocab.json"
+    if not npz.exists() or not vocab_path.exists():
+        raise DataError(f"{npz}: tokens missing; run `dvc repro tokenize`")
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return VoiceTokens(voice, Vocab.load(vocab_path), arrays)

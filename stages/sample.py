@@ -1,0 +1,60 @@
+"""Stage `sample`: draw `sample.n_samples` seeded four-voice pieces per model as MIDI files."""
+
+import shutil
+from pathlib import Path
+
+from neshmm import atomic
+from neshmm.config import Config
+from neshmm.errors import DataError
+from neshmm.models import load_model
+from neshmm.models.base import read_model_file
+from neshmm.sampling import VoiceModel, sample_piece, write_piece
+from neshmm.tokens import Vocab, quantizer_from_config
+from stages._common import run
+from stages.train import ROLES
+
+MODELS = Path("models")
+TOKENS = Path("data/tokens")
+OUT = Path("samples")
+
+
+def load_role(role: str, voices: list[str]) -> tuple[dict[str, VoiceModel], dict[str, str], str]:
+    loaded, skipped, name = {}, {}, ""
+    for voice in voices:
+        path = MODELS / role / f"{voice}.npz"
+        if not path.exists():
+            raise DataError(f"{path}: model missing; run `dvc repro train`")
+        meta, _ = read_model_file(path)
+        name = meta["model"]
+        if meta.get("skipped"):
+            skipped[voice] = meta["reason"]
+            continue
+        loaded[voice] = VoiceModel(load_model(path), Vocab.load(TOKENS / f"{voice}.vocab.json"))
+    return loaded, skipped, name
+
+
+def main(cfg: Config) -> None:
+    q = quantizer_from_config(cfg.tokenize)
+    s = cfg.sample
+    index = {"beats": s.beats, "ticks_per_beat": s.ticks_per_beat, "seed": s.seed, "roles": {}}
+    # Rebuild the folder from scratch: a smaller n_samples must not leave old pieces behind.
+    tmp = OUT.with_name(OUT.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for role_index, role in enumerate(ROLES):
+        voice_models, skipped, name = load_role(role, list(cfg.voices))
+        files = []
+        for piece in range(s.n_samples):
+            tokens = sample_piece(voice_models, q, s.beats, s.seed, role_index, piece)
+            path = tmp / role / f"{piece:03d}.mid"
+            write_piece(path, tokens, q, s.ticks_per_beat, s.beats)
+            files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
+        index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
+    atomic.write_json(tmp / "index.json", index)
+    shutil.rmtree(OUT, ignore_errors=True)
+    tmp.rename(OUT)
+    n = sum(len(r["files"]) for r in index["roles"].values())
+    print(f"sample: {n} pieces of {s.beats:g} beats in {OUT}/ ({', '.join(r['model'] for r in index['roles'].values())})")
+
+
+if __name__ == "__main__":
+    run(main)

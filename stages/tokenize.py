@@ -1,0 +1,52 @@
+"""Stage `tokenize`: prepared notes -> per-voice tokens and vocabularies for every split."""
+
+from pathlib import Path
+
+from neshmm import atomic
+from neshmm.config import Config
+from neshmm.corpus import Split
+from neshmm.token_store import SPLITS, save_voice, tokenize_split, training_files
+from neshmm.tokens import UNK_ID, Vocab, quantizer_from_config
+from stages._common import run
+
+PREPARED = Path("data/prepared")
+OUT = Path("data/tokens")
+
+
+def main(cfg: Config) -> None:
+    q = quantizer_from_config(cfg.tokenize)
+    splits = {s: Split.load(PREPARED / f"{s}.npz") for s in SPLITS}
+    chosen = training_files(len(splits["train"].files), cfg.data.sample_fraction, cfg.data.seed)
+    summary = {
+        "train_files": [splits["train"].files[i] for i in chosen],
+        "duration_bins": list(q.duration_bins),
+        "velocity_values": list(q.velocity_values),
+        "voices": {},
+    }
+    for voice in cfg.voices:
+        seqs = {
+            s: tokenize_split(splits[s], voice, q, chosen if s == "train" else None) for s in SPLITS
+        }
+        vocab = Vocab.build(seqs["train"].tokens)
+        vocab.save(OUT / f"{voice}.vocab.json", voice=voice, duration_bins=list(q.duration_bins))
+        save_voice(OUT / f"{voice}.npz", vocab, seqs)
+        summary["voices"][voice] = {
+            "vocab_size": len(vocab.tokens),
+            **{
+                s: {
+                    "sequences": int(len(sq.lengths)),
+                    "tokens": int(len(sq.tokens)),
+                    "unknown_tokens": int((vocab.encode(sq.tokens) == UNK_ID).sum()),
+                }
+                for s, sq in seqs.items()
+            },
+        }
+    atomic.write_json(OUT / "summary.json", summary)
+    line = ", ".join(
+        f"{v} {s['train']['tokens']} tokens/{s['vocab_size']} types" for v, s in summary["voices"].items()
+    )
+    print(f"tokenize: {len(chosen)} training files; {line}")
+
+
+if __name__ == "__main__":
+    run(main)
