@@ -162,6 +162,9 @@ def validate(cfg: Config) -> None:
            f"a list of len(velocity_edges)+1 = {len(edges) + 1} values")
     _check(t.velocity_values[0] == 0 and all(v > 0 for v in t.velocity_values[1:]),
            "tokenize.velocity_values", list(t.velocity_values), "0 first (velocity 0), positive after it")
+    vals = list(t.velocity_values)
+    _check(all(a < b for a, b in zip(vals, vals[1:])), "tokenize.velocity_values", vals, "strictly increasing")
+    _check(bool(edges) and edges[0] >= 1, "tokenize.velocity_edges", edges, "non-empty, first edge >= 1")
     for key in ("model", "baseline"):
         m = getattr(cfg, key)
         if isinstance(m, HMMConfig):

@@ -7,6 +7,8 @@ phrases that come back in AABA-like forms, a melody over a root/fifth bass and a
 pattern that repeats every bar) while looking to every stage exactly like NES-MDB: the same
 tracks, programs, channels, tick rate, velocity and control-change conventions, silent
 voices as empty tracks, and note boundaries a few ticks off the beat grid now and then.
+(One byte-level difference remains: miditoolkit writes note-off messages where NES-MDB's
+pretty_midi wrote note-on with velocity 0; MIDI readers treat the two alike.)
 
 Each song draws from its own generator seeded by ``(seed, split, index)``, so a song does
 not change when another split's size does, and one seed always gives the same bytes.
@@ -39,7 +41,7 @@ SCALES = {
     "dorian": (0, 2, 3, 5, 7, 9, 10),
     "mixolydian": (0, 2, 4, 5, 7, 9, 10),
 }
-# Chord roots as scale degrees, one per bar; the diminished vii is left out on purpose.
+# Chord roots as scale degrees, one per bar; vii (diminished in major) is left out.
 PROGRESSIONS = (
     (0, 3, 4, 0),
     (0, 5, 3, 4),

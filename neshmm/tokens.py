@@ -40,6 +40,19 @@ class Quantizer:
         idx = np.searchsorted(np.asarray(self.velocity_edges), velocity, side="right")
         return np.asarray(self.velocity_values, dtype=np.int64)[idx]
 
+    def representative_velocities(self, values: np.ndarray) -> np.ndarray:
+        """A MIDI velocity inside each quantized value's range (its midpoint).
+
+        Writing the quantized value itself (the notebook's choice) is not stable: value 8
+        stands for velocities 12-15 but would be re-read as 6. The midpoint re-quantizes to
+        the same value, so tokenize(detokenize(tokens)) == tokens.
+        """
+        edges = np.asarray(self.velocity_edges, dtype=np.int64)
+        idx = np.searchsorted(np.asarray(self.velocity_values), values)
+        lo = np.concatenate([[0], edges])[idx]
+        hi = np.concatenate([edges - 1, [edges[-1]]])[idx] if len(edges) else lo
+        return (lo + hi) // 2
+
     def beats(self, duration_bin: np.ndarray) -> np.ndarray:
         return np.asarray(self.duration_bins, dtype=np.float64)[duration_bin]
 
@@ -77,9 +90,8 @@ def detokenize(tokens: np.ndarray, ticks_per_beat: int, q: Quantizer) -> np.ndar
     ends = np.cumsum(lengths)
     starts = ends - lengths
     is_note = tokens[:, 2] > 0
-    return np.stack(
-        [starts[is_note], ends[is_note], tokens[is_note, 0], tokens[is_note, 2]], axis=1
-    )
+    velocity = q.representative_velocities(tokens[is_note, 2])
+    return np.stack([starts[is_note], ends[is_note], tokens[is_note, 0], velocity], axis=1)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from neshmm.midi_io import read_midi, write_midi
 from neshmm.voices import PROGRAMS, VOICES
 
 LAYOUT = [("", None, None), ("p1", 80, 0), ("p2", 81, 1), ("tr", 38, 2), ("no", 121, 9)]
-SMALL = dict(n_train=6, n_valid=2, n_test=2)
+SMALL = dict(n_train=3, n_valid=1, n_test=1)
 NESMDB_DIR = Path(
     os.environ.get("NESMDB_DIR", Path(__file__).resolve().parents[1].parent / "shared/nesmdb_midi")
 )
@@ -57,8 +57,15 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     generate_corpus(tmp_path / "a", seed=3, **SMALL)
     generate_corpus(tmp_path / "b", seed=3, **SMALL)
     a, b = _hashes(tmp_path / "a"), _hashes(tmp_path / "b")
-    assert len(a) == 10
+    assert len(a) == 5
     assert a == b
+
+
+def test_a_small_corpus_repeats_the_default_corpus_byte_for_byte(tmp_path, corpus):
+    paths = generate_corpus(tmp_path, seed=0, n_train=4, n_valid=0, n_test=0)
+    default = corpus[1]["train"][:4]
+    assert [p.name for p in paths["train"]] == [p.name for p in default]
+    assert [p.read_bytes() for p in paths["train"]] == [p.read_bytes() for p in default]
 
 
 def test_another_seed_gives_other_songs(tmp_path):
@@ -121,57 +128,52 @@ def test_every_file_parses_with_read_midi_in_the_nesmdb_layout(songs):
         assert len(song.tracks[1].notes) > 0, f"{path}: p1 carries the melody, never silent"
 
 
-def test_every_file_parses_with_miditoolkit(files):
-    for path in files:
+def test_every_file_parses_with_miditoolkit(songs):
+    seen = set()
+    for path, song in songs.items():
         midi = miditoolkit.MidiFile(str(path))
         assert midi.ticks_per_beat == 22050
+        # miditoolkit, like pretty_midi, drops the empty track of a silent voice
+        sounding = [t.name for t in song.tracks[1:] if len(t.notes)]
         assert [(i.name, i.program, i.is_drum) for i in midi.instruments] == [
-            ("p1", 80, False),
-            ("p2", 81, False),
-            ("tr", 38, False),
-            ("no", 121, True),
+            (v, PROGRAMS[v], v == "no") for v in sounding
         ]
         assert [(t.tempo, t.time) for t in midi.tempo_changes] == [(120.0, 0)]
         end = max(n.end for i in midi.instruments for n in i.notes)
         signatures = [(s.numerator, s.denominator, s.time) for s in midi.time_signature_changes]
         assert signatures == [(4, 4, 0), (1, 1, end)], path
+        for inst in midi.instruments:
+            for cc in inst.control_changes:
+                seen.add((inst.name, cc.number))
+                assert inst.name != "tr", "the triangle has no volume or timbre control"
+                assert 0 <= cc.time <= end
+                if cc.number == 11:
+                    assert 1 <= cc.value <= 15
+                else:
+                    assert cc.number == 12 and inst.name in ("p1", "p2") and cc.value <= 3
+    assert seen == {("p1", 11), ("p1", 12), ("p2", 11), ("p2", 12), ("no", 11)}
 
 
-def test_conductor_track_channels_and_control_changes_as_in_nesmdb(files):
-    seen = set()
-    for path in files:
+def test_conductor_track_and_channels_as_in_nesmdb(files):
+    for path in files[::4]:  # mido is slow; read_midi checks every file's channels
         midi = mido.MidiFile(path)
         assert midi.type == 1 and len(midi.tracks) == 5
-        conductor = [(m.type, m.time, m.dict().get("tempo"), m.dict().get("numerator"))
-                     for m in midi.tracks[0]]
-        assert conductor[:3] == [
+        conductor = [
+            (m.type, m.time, m.dict().get("tempo"), m.dict().get("numerator"))
+            for m in midi.tracks[0]
+        ]
+        end = conductor[2][1]
+        assert end > 0
+        assert conductor == [
             ("set_tempo", 0, 500000, None),
             ("time_signature", 0, None, 4),
-            ("time_signature", conductor[2][1], None, 1),
+            ("time_signature", end, None, 1),
+            ("end_of_track", 1, None, None),
         ]
-        assert conductor[2][1] > 0 and conductor[3][0] == "end_of_track"
         for track, (name, program, channel) in zip(midi.tracks[1:], LAYOUT[1:]):
             assert track.name == name
-            tick, last_note_tick = 0, 0
-            for msg in track:
-                tick += msg.time
-                if msg.is_meta:
-                    continue
-                assert msg.channel == channel, (path, name)
-                if msg.type == "program_change":
-                    assert msg.program == program
-                elif msg.type == "control_change":
-                    seen.add((name, msg.control))
-                    assert name != "tr", "the triangle has no volume or timbre control"
-                    assert msg.control in (11, 12)
-                    if msg.control == 11:
-                        assert 1 <= msg.value <= 15
-                    else:
-                        assert name in ("p1", "p2") and 0 <= msg.value <= 3
-                elif msg.type in ("note_on", "note_off"):
-                    last_note_tick = tick
-            assert tick - last_note_tick <= 1 or last_note_tick == 0, "no CC after the song"
-    assert {("p1", 11), ("p1", 12), ("p2", 11), ("p2", 12), ("no", 11)} <= seen
+            assert track[1].type == "program_change" and track[1].program == program
+            assert {m.channel for m in track if not m.is_meta} == {channel}, (path, name)
 
 
 def test_velocities_pitches_and_voice_ranges(songs):
@@ -214,7 +216,7 @@ def test_lengths_are_beat_multiples_with_a_few_ticks_of_jitter_sometimes(songs):
     )
     sixteenth = TICKS_PER_BEAT / 4
     off = np.abs(durations - np.rint(durations / sixteenth) * sixteenth)
-    assert (off <= 8).all()
+    assert (off <= 9).all()  # both ends moved by up to 4 ticks, plus rounding
     jittered = (off > 1).mean()  # 0.5 is the rounding of odd sixteenths
     assert 0.01 < jittered < 0.5
     bars = [s.end_tick / (4 * TICKS_PER_BEAT) for s in songs.values()]
@@ -261,8 +263,8 @@ def test_write_midi_still_works_without_control_changes(tmp_path):
 @pytest.mark.nesmdb
 @pytest.mark.skipif(not (NESMDB_DIR / "train").is_dir(), reason="NES-MDB not available")
 def test_same_layout_as_real_nesmdb_files(songs, files):
-    real = sorted((NESMDB_DIR / "train").glob("*.mid"))[::90]
-    assert len(real) >= 40
+    real = sorted((NESMDB_DIR / "train").glob("*.mid"))[::150]
+    assert len(real) >= 25
 
     def layout(path: Path) -> tuple:
         song = read_midi(path)
@@ -273,4 +275,4 @@ def test_same_layout_as_real_nesmdb_files(songs, files):
         )
         return song.ticks_per_beat, tracks, conductor
 
-    assert {layout(p) for p in real} == {layout(p) for p in files[::6]}
+    assert {layout(p) for p in real} == {layout(p) for p in files[::8]}

@@ -1,0 +1,126 @@
+"""The user's journey with real git and DVC: repro, no-op repro, selective reruns, dvc exp."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import NESMDB_DIR, clone_of, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
+
+pytestmark = pytest.mark.e2e
+
+VOICES = ("p1", "p2", "tr", "no")
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def test_repro_leaves_every_artifact(reproduced_repo: Path):
+    r = reproduced_repo
+    for role in ("model", "baseline"):
+        for v in VOICES:
+            assert (r / "models" / role / f"{v}.npz").is_file()
+        assert sorted(p.name for p in (r / "samples" / role).glob("*.mid")) == ["000.mid", "001.mid"]
+    kl = json.loads((r / "metrics/kl.json").read_text())
+    assert set(kl) == set(VOICES)
+    for v in VOICES:
+        assert {"hmm", "markov"} <= set(kl[v])
+        assert kl[v]["hmm"]["kl_pitch"] >= 0
+    csv = (r / "metrics/kl.csv").read_text().splitlines()
+    assert csv[0].split(",")[:3] == ["voice", "hmm", "markov"]
+    assert [line.split(",")[0] for line in csv[1:]] == list(VOICES)
+    assert "| voice" in (r / "metrics/kl.md").read_text()
+    # Artifacts are DVC outputs, kept out of git.
+    tracked = sh(r, "git", "ls-files").stdout.split()
+    assert not any(t.startswith(("models/", "samples/", "data/tokens/")) and not t.endswith(".gitignore") for t in tracked)
+    assert "metrics/kl.json" in tracked
+
+
+def test_second_repro_does_nothing(repro_copy: Path):
+    out = dvc(repro_copy, "repro").stdout
+    assert ran_stages(out) == set(), out
+    assert "up to date" in out.lower()
+
+
+def test_n_components_reruns_train_not_tokenize(repro_copy: Path):
+    set_conf(repro_copy, "model/hmm.yaml", n_components=3)
+    compose_params(repro_copy)
+    ran = ran_stages(dvc(repro_copy, "repro").stdout)
+    assert {f"train@{v}-model" for v in VOICES} <= ran
+    assert {"sample", "evaluate"} <= ran
+    assert not ran & {"demo", "prepare", "tokenize"}
+    assert not any(s.endswith("-baseline") for s in ran), ran
+
+
+def test_duration_bin_reruns_from_tokenize(repro_copy: Path):
+    set_conf(repro_copy, "tokenize/default.yaml", duration_bins=[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    compose_params(repro_copy)
+    ran = ran_stages(dvc(repro_copy, "repro").stdout)
+    assert "tokenize" in ran and "evaluate" in ran
+    assert all(f"train@{v}-{r}" in ran for v in VOICES for r in ("model", "baseline"))
+    assert not ran & {"demo", "prepare"}
+
+
+def test_dvc_exp_run_with_override(repro_copy: Path):
+    out = dvc(repro_copy, "exp", "run", "-S", "model.n_components=2").stdout
+    assert "train@p1-model" in out
+    params = (repro_copy / "params.yaml").read_text()
+    assert "n_components: 2" in params
+    shown = json.loads(dvc(repro_copy, "exp", "show", "--json").stdout)
+    assert shown, "dvc exp show lists nothing"
+
+
+def test_params_yaml_equals_conf_composition():
+    """The committed params.yaml is exactly what DVC composes from conf/."""
+    from conftest import ROOT
+
+    proc = sh(ROOT, sys.executable, "-m", "neshmm.params", "--check", check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _hashes(repo: Path) -> dict[str, str]:
+    out = {}
+    for top in ("data/prepared", "data/tokens", "models", "samples", "metrics"):
+        for p in sorted((repo / top).rglob("*")):
+            if p.is_file() and p.name != ".gitignore":
+                out[str(p.relative_to(repo))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_same_params_same_seed_byte_identical(reproduced_repo: Path, tmp_path: Path):
+    """A second, independent repo run from scratch gives byte-identical artifacts."""
+    other = init_repo(tmp_path / "again")
+    dvc(other, "repro")
+    a, b = _hashes(reproduced_repo), _hashes(other)
+    assert a.keys() == b.keys()
+    assert {k for k in a if a[k] != b[k]} == set()
+
+
+def test_missing_nesmdb_folder_is_one_clear_error(repro_copy: Path):
+    proc = dvc(repro_copy, "exp", "run", "-S", "data=nesmdb", check=False)
+    assert proc.returncode != 0
+    err = proc.stdout + proc.stderr
+    assert "no NES-MDB MIDI files found" in err and "sha256" in err
+    assert "Traceback" not in err
+
+
+@requires_nesmdb()
+def test_exp_run_on_real_nesmdb_subset(repro_copy: Path, tmp_path: Path):
+    """`data=nesmdb` with data.path pointing at a small real subset runs the whole pipeline."""
+    import shutil
+
+    sub = tmp_path / "nesmdb_subset"
+    for split, n in (("train", 24), ("valid", 6)):
+        (sub / split).mkdir(parents=True)
+        for f in sorted((NESMDB_DIR / split).glob("*.mid"))[:n]:
+            (sub / split / f.name).symlink_to(f)
+    out = dvc(repro_copy, "exp", "run", "-S", "data=nesmdb", "-S", f"data.path={sub}").stdout
+    assert "prepare:" in out and "evaluate:" in out
+    report = json.loads((repro_copy / "data/prepared/report.json").read_text())
+    assert report["data"] == "nesmdb" and report["splits"]["train"]["files_read"] >= 20
+    shutil.rmtree(sub)
