@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -56,3 +58,41 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_bytes(path, buf.getvalue())
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``path``; swap it in for ``path`` on success.
+
+    For stages whose output is a folder of several files: a kill while writing leaves the
+    previous folder untouched (plus a hidden ``.*.tmp`` folder, git- and DVC-ignored),
+    and the swap is two renames, so at worst the folder is briefly absent, never a mix of
+    old and new files. Concurrent writers of one folder are safe too: each swap moves
+    whatever folder is there aside first, so the last writer's complete folder wins. On an
+    exception the temporary folder is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        for attempt in range(1000):
+            if path.exists() or path.is_symlink():
+                if old is None:
+                    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", suffix=".tmp", dir=path.parent))
+                with contextlib.suppress(FileNotFoundError):  # another writer moved it first
+                    os.rename(path, old / str(attempt))
+            try:
+                os.rename(tmp, path)
+                break
+            except OSError as exc:  # another writer's folder landed in between: go again
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+        else:
+            raise OSError(f"{path}: could not swap in the new folder (too many concurrent writers)")
+    finally:
+        for leftover in (tmp, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -7,6 +7,10 @@ naming the key, the value and what is allowed, before any stage does work.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ class DataConfig:
     sample_fraction: float = 0.5
     seed: int = 17
     max_failed_fraction: float = 0.2
+    min_train_tokens: int = 100
 
 
 @dataclass
@@ -90,6 +95,26 @@ class EvaluateConfig:
 
 
 @dataclass
+class DutyConfig:
+    """Pulse duty cycle per voice: NES-MDB keeps it in CC 12, which the MIDI reader drops."""
+
+    p1: float = 0.5
+    p2: float = 0.5
+
+
+@dataclass
+class RenderConfig:
+    sample_rate: int = 44100
+    roles: list[str] = field(default_factory=lambda: ["model", "baseline"])
+    max_per_role: int = 0
+    reference_split: str = "valid"
+    n_reference: int = 2
+    duty: DutyConfig = field(default_factory=DutyConfig)
+    noise_short_mode: bool = False
+    gain: float = 2.0
+
+
+@dataclass
 class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -98,40 +123,118 @@ class Config:
     baseline: Any = field(default_factory=MarkovConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
     voices: list[str] = field(default_factory=lambda: list(VOICES))
     jobs: int = 0
 
 
-def _one_line(exc: OmegaConfBaseException) -> str:
-    key = getattr(exc, "full_key", None)
+_WORDS = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a string", "strings"),
+          bool: ("true or false", "booleans")}
+
+
+def _schema_fields(cls: type) -> dict[str, Any]:
+    """Field name -> resolved type of a schema dataclass (annotations are strings here)."""
+    return typing.get_type_hints(cls)
+
+
+def _describe(tp: Any) -> str:
+    """What a value of schema type ``tp`` must look like, in words for the error line."""
+    if typing.get_origin(tp) is list:
+        (arg,) = typing.get_args(tp)
+        return f"a list of {_WORDS.get(arg, (None, str(arg)))[1]}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping with keys {', '.join(_schema_fields(tp))}"
+    return _WORDS.get(tp, (str(tp), None))[0]
+
+
+def _type_at(schema: type, path: list[str]) -> Any:
+    tp: Any = schema
+    for part in path:
+        if dataclasses.is_dataclass(tp) and part in _schema_fields(tp):
+            tp = _schema_fields(tp)[part]
+        elif typing.get_origin(tp) is list:
+            continue  # a [i] element: describe the list it belongs to
+        else:
+            return None
+    return tp
+
+
+def _split_key(full_key: str) -> list[str]:
+    return [p for p in re.split(r"\.|\[\d+\]", full_key) if p]
+
+
+def _check_keys(raw: Any, schema: type, prefix: str) -> None:
+    """Unknown keys and non-mappings where a group belongs, with the allowed keys named.
+
+    Done before OmegaConf's merge because its messages for these cases ("Merge error: int
+    is not a subclass of DataConfig") name neither the key nor what is allowed.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.')}={raw!r}: must be {_describe(schema)}")
+    fields = _schema_fields(schema)
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}: unknown key; allowed keys: {', '.join(fields)}")
+        if dataclasses.is_dataclass(fields[key]) and value is not None:
+            _check_keys(value, fields[key], f"{prefix}{key}.")
+
+
+def _one_line(exc: OmegaConfBaseException, schema: type, prefix: str = "") -> str:
+    """OmegaConf's multi-line error as ``key=value: must be <what the schema allows>``."""
+    full_key = str(getattr(exc, "full_key", "") or "")
+    tp = _type_at(schema, _split_key(full_key))
+    if full_key and tp is not None:
+        if full_key.endswith("]") and typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]  # one element of a list
+        return f"{prefix}{full_key}={getattr(exc, 'value', None)!r}: must be {_describe(tp)}"
     msg = str(exc).splitlines()[0]
-    return f"{key}: {msg}" if key else msg
+    return f"{prefix}{full_key}: {msg}" if full_key else msg
 
 
 def _structured_model(key: str, raw: Any) -> DictConfig:
     if not isinstance(raw, (dict, DictConfig)) or "name" not in raw:
-        raise ConfigError(f"{key}: must be a mapping with a 'name' (one of {sorted(MODEL_SCHEMAS)})")
+        raise ConfigError(
+            f"{key}={raw!r}: must be a mapping with a 'name' (one of {sorted(MODEL_SCHEMAS)}); "
+            f"choose one with {'model' if key == 'model' else 'model@baseline'}=<name>"
+        )
     name = raw["name"]
     if name not in MODEL_SCHEMAS:
-        raise ConfigError(f"{key}.name={name!r}: unknown model; allowed: {sorted(MODEL_SCHEMAS)}")
-    schema = OmegaConf.structured(MODEL_SCHEMAS[name])
+        raise ConfigError(f"{key}.name={name!r}: unknown model; allowed: {', '.join(sorted(MODEL_SCHEMAS))}")
+    schema = MODEL_SCHEMAS[name]
+    _check_keys(dict(raw), schema, f"{key}.")
     try:
-        return OmegaConf.merge(schema, raw)
+        return OmegaConf.merge(OmegaConf.structured(schema), raw)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"{key}.{_one_line(exc)}") from None
+        raise ConfigError(_one_line(exc, schema, f"{key}.")) from None
+
+
+def allowed_keys(dotted: str) -> list[str]:
+    """Keys allowed next to ``dotted`` (e.g. ``model.nc`` -> the model keys), for messages."""
+    parts = dotted.lstrip("+~").split("=")[0].split(".")[:-1]
+    if parts and parts[0] in ("model", "baseline"):
+        keys = set()
+        for schema in MODEL_SCHEMAS.values():
+            keys |= set(_schema_fields(schema))
+        return sorted(keys) if len(parts) == 1 else []
+    tp = _type_at(Config, parts)
+    return list(_schema_fields(tp)) if dataclasses.is_dataclass(tp) else []
 
 
 def to_config(raw: dict | DictConfig) -> Config:
     """Merge a raw mapping into the schema, validate ranges, return typed dataclasses."""
     raw = OmegaConf.create(raw) if not isinstance(raw, DictConfig) else raw.copy()
     OmegaConf.set_struct(raw, False)
-    raw = OmegaConf.to_container(raw, resolve=True)
+    try:
+        raw = OmegaConf.to_container(raw, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{getattr(exc, 'full_key', '') or 'params'}: {str(exc).splitlines()[0]}") from None
     raw.pop("hydra", None)
     models = {k: raw.pop(k) for k in ("model", "baseline") if k in raw}
+    _check_keys(raw, Config, "")
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(Config), raw)
     except OmegaConfBaseException as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, Config)) from None
     for key, value in models.items():
         cfg[key] = _structured_model(key, value)
     obj: Config = OmegaConf.to_object(cfg)
@@ -144,11 +247,34 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r}: must be {allowed}")
 
 
+def _finite_numbers(obj: Any, prefix: str) -> None:
+    """No NaN or infinity anywhere: ``sample.beats=inf`` would sample forever, a NaN
+    passes every ``<``/``>`` range check below unnoticed."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _finite_numbers(value, key + ".")
+        elif isinstance(value, float):
+            _check(math.isfinite(value), key, value, "a finite number")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, float):
+                    _check(math.isfinite(v), f"{key}[{i}]", v, "a finite number")
+
+
 def validate(cfg: Config) -> None:
+    _finite_numbers(cfg, "")
     d = cfg.data
     _check(0.0 < d.sample_fraction <= 1.0, "data.sample_fraction", d.sample_fraction, "in (0, 1]")
     _check(0.0 <= d.max_failed_fraction <= 1.0, "data.max_failed_fraction", d.max_failed_fraction, "in [0, 1]")
     _check(bool(d.path), "data.path", d.path, "a folder path")
+    for k in ("train", "valid", "test"):
+        _check(bool(getattr(d.splits, k)), f"data.splits.{k}", getattr(d.splits, k), "a sub-folder name of data.path")
+    _check(d.min_train_tokens >= 1, "data.min_train_tokens", d.min_train_tokens,
+           "an integer >= 1 (voices with fewer training tokens are skipped)")
+    for key, seed in (("data.seed", d.seed), ("demo.seed", cfg.demo.seed), ("sample.seed", cfg.sample.seed)):
+        _check(seed >= 0, key, seed, "an integer >= 0 (numpy seeds are non-negative)")
     for k in ("n_train", "n_valid", "n_test"):
         _check(getattr(cfg.demo, k) >= 1, f"demo.{k}", getattr(cfg.demo, k), "an integer >= 1")
     t = cfg.tokenize
@@ -164,7 +290,8 @@ def validate(cfg: Config) -> None:
            "tokenize.velocity_values", list(t.velocity_values), "0 first (velocity 0), positive after it")
     vals = list(t.velocity_values)
     _check(all(a < b for a, b in zip(vals, vals[1:])), "tokenize.velocity_values", vals, "strictly increasing")
-    _check(bool(edges) and edges[0] >= 1, "tokenize.velocity_edges", edges, "non-empty, first edge >= 1")
+    _check(bool(edges) and edges[0] == 1 and edges[-1] <= 127, "tokenize.velocity_edges", edges,
+           "non-empty, starting at 1 (only velocity 0 maps to 0, the rest marker), at most 127")
     for key in ("model", "baseline"):
         m = getattr(cfg, key)
         if isinstance(m, HMMConfig):
@@ -173,15 +300,20 @@ def validate(cfg: Config) -> None:
             _check(m.tol >= 0, f"{key}.tol", m.tol, ">= 0")
             _check(m.implementation in ("scaling", "log"), f"{key}.implementation", m.implementation, "'scaling' or 'log'")
             _check(set(m.init_params) <= set("ste"), f"{key}.init_params", m.init_params, "letters of 'ste'")
+            _check(0 <= m.seed < 2**32, f"{key}.seed", m.seed, "an integer in [0, 2**32)")
         if isinstance(m, MarkovConfig):
             _check(m.alpha > 0, f"{key}.alpha", m.alpha, "> 0 (additive smoothing)")
     s = cfg.sample
     _check(s.n_samples >= 1, "sample.n_samples", s.n_samples, "an integer >= 1")
     _check(s.beats > 0, "sample.beats", s.beats, "> 0")
-    _check(s.ticks_per_beat >= 1, "sample.ticks_per_beat", s.ticks_per_beat, "an integer >= 1")
+    _check(1 <= s.ticks_per_beat <= 0x7FFF, "sample.ticks_per_beat", s.ticks_per_beat,
+           "an integer in [1, 32767] (a MIDI file's resolution is 15 bits)")
+    ticks = [round(b * s.ticks_per_beat) for b in bins]
+    _check(ticks[0] >= 1 and all(a < b for a, b in zip(ticks, ticks[1:])), "sample.ticks_per_beat",
+           s.ticks_per_beat, f"fine enough that every duration bin {bins} is a distinct, non-zero number of ticks")
     e = cfg.evaluate
     _check(e.epsilon > 0, "evaluate.epsilon", e.epsilon, "> 0")
-    _check(e.unk_smoothing > 0, "evaluate.unk_smoothing", e.unk_smoothing, "> 0")
+    _check(0 < e.unk_smoothing <= 1, "evaluate.unk_smoothing", e.unk_smoothing, "in (0, 1] (a probability mass)")
     for k in ("reference", "heldout"):
         _check(getattr(e, k) in ("train", "valid", "test"), f"evaluate.{k}", getattr(e, k), "train, valid or test")
     _check(len(cfg.voices) >= 1, "voices", list(cfg.voices), f"a non-empty subset of {list(VOICES)}")
@@ -189,6 +321,17 @@ def validate(cfg: Config) -> None:
         _check(v in VOICES, "voices", v, f"one of {list(VOICES)}")
     _check(len(set(cfg.voices)) == len(cfg.voices), "voices", list(cfg.voices), "without duplicates")
     _check(cfg.jobs >= 0, "jobs", cfg.jobs, ">= 0 (0 = one per core)")
+    r = cfg.render
+    _check(8000 <= r.sample_rate <= 192000, "render.sample_rate", r.sample_rate, "in [8000, 192000] Hz")
+    _check(len(r.roles) >= 1 and set(r.roles) <= {"model", "baseline"} and len(set(r.roles)) == len(r.roles),
+           "render.roles", list(r.roles), "a non-empty list of 'model' and/or 'baseline'")
+    _check(r.max_per_role >= 0, "render.max_per_role", r.max_per_role, ">= 0 (0 = every sample)")
+    _check(r.reference_split in ("train", "valid", "test"), "render.reference_split", r.reference_split, "train, valid or test")
+    _check(r.n_reference >= 0, "render.n_reference", r.n_reference, ">= 0")
+    for v in ("p1", "p2"):
+        duty = getattr(r.duty, v)
+        _check(duty in (0.125, 0.25, 0.5, 0.75), f"render.duty.{v}", duty, "one of 0.125, 0.25, 0.5, 0.75 (the NES duty cycles)")
+    _check(r.gain > 0, "render.gain", r.gain, "> 0")
 
 
 def load_params(path: str | Path = "params.yaml") -> Config:

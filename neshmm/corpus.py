@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,19 +25,37 @@ MIDI_SUFFIXES = (".mid", ".midi")
 NESMDB_TICKS_PER_BEAT = 22050
 
 
-def find_midi_files(folder: Path) -> list[Path]:
+def find_midi_files(folder: Path, errors: list[str] | None = None) -> list[Path]:
     """MIDI files under ``folder`` in a stable order, not following symlinked folders.
 
     ``os.walk`` with ``followlinks=False`` cannot loop on a symlink cycle; symlinked files
-    are kept (they are ordinary files to read).
+    are kept (they are ordinary files to read, and a broken or looping one is skipped and
+    counted when it is parsed). A folder that cannot be listed is appended to ``errors``
+    instead of being ignored silently, as ``os.walk`` would by default.
     """
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+
+    def onerror(exc: OSError) -> None:
+        if errors is not None:
+            errors.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False, onerror=onerror):
         dirnames.sort()
         for name in filenames:
             if name.lower().endswith(MIDI_SUFFIXES):
                 found.append(Path(dirpath) / name)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+# MidiReadError.reason -> the reason a skipped file is counted under in the report.
+SKIP_REASONS = {
+    "empty": "empty_file",
+    "not_midi": "not_midi",
+    "truncated": "truncated_midi",
+    "malformed": "malformed_midi",
+    "unsupported": "unsupported_midi",
+    "unreadable_file": "unreadable_file",
+}
 
 
 @dataclass
@@ -50,17 +69,28 @@ class FileResult:
     detail: str = ""
     dropped_tracks: Counter = field(default_factory=Counter)
     dropped_notes: Counter = field(default_factory=Counter)
+    flagged: Counter = field(default_factory=Counter)
+    dropped_track_names: list = field(default_factory=list)
 
 
 def parse_file(path: Path, name: str) -> FileResult:
+    """Parse one file; every problem becomes a skip reason, never an exception.
+
+    Special files (a FIFO or device named .mid) are refused before opening, since reading
+    one could block forever; broken and looping symlinks fail in ``stat`` and are counted
+    as ``unreadable_file``.
+    """
     try:
-        if path.stat().st_size == 0:
-            return FileResult(name, skipped="empty_file")
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return FileResult(name, skipped="not_a_file", detail="not a regular file")
+        if st.st_size == 0:
+            return FileResult(name, skipped="empty_file", detail="0 bytes")
         song = read_midi(path)
     except MidiReadError as exc:
-        return FileResult(name, skipped="unreadable_midi", detail=str(exc))
+        return FileResult(name, skipped=SKIP_REASONS.get(exc.reason, "malformed_midi"), detail=str(exc))
     except OSError as exc:
-        return FileResult(name, skipped="unreadable_file", detail=str(exc))
+        return FileResult(name, skipped="unreadable_file", detail=exc.strerror or str(exc))
     voices = assign_voices(song)
     result = FileResult(
         name,
@@ -68,9 +98,12 @@ def parse_file(path: Path, name: str) -> FileResult:
         notes=voices.notes,
         dropped_tracks=voices.dropped_tracks,
         dropped_notes=voices.dropped_notes,
+        flagged=voices.flagged,
+        dropped_track_names=voices.dropped_track_names,
     )
     if not voices.notes:
         result.skipped = "no_notes"
+        result.detail = "no playable note in any NES voice"
     return result
 
 
@@ -129,19 +162,26 @@ def build_split(results: list[FileResult]) -> Split:
     )
 
 
+EXAMPLES = 50  # skipped files / dropped tracks listed by name per split in the report
+
+
 def split_report(results: list[FileResult]) -> dict:
+    """Counts by reason for one split (the report format is documented in the README)."""
     skipped = Counter(r.skipped for r in results if r.skipped)
-    tracks, notes = Counter(), Counter()
+    tracks, notes, flagged = Counter(), Counter(), Counter()
     for r in results:
         tracks.update(r.dropped_tracks)
         notes.update(r.dropped_notes)
+        flagged.update(r.flagged)
     kept = [r for r in results if r.skipped is None]
     return {
         "files_found": len(results),
         "files_read": len(kept),
         "files_skipped": dict(sorted(skipped.items())),
         "tracks_dropped": dict(sorted(tracks.items())),
+        "tracks_mapped_by_program": flagged["tracks_mapped_by_program"],
         "notes_dropped": dict(sorted(notes.items())),
+        "notes_overlapping": flagged["notes_overlapping"],
         "files_nonstandard_ticks_per_beat": sum(
             1 for r in kept if r.ticks_per_beat != NESMDB_TICKS_PER_BEAT
         ),
@@ -151,12 +191,80 @@ def split_report(results: list[FileResult]) -> dict:
             {"file": r.name, "reason": r.skipped, "detail": r.detail}
             for r in results
             if r.skipped
-        ][:50],
+        ][:EXAMPLES],
+        "dropped_track_examples": [
+            {"file": r.name, "track": name, "program": program, "reason": reason}
+            for r in results
+            for name, program, reason in r.dropped_track_names
+        ][:EXAMPLES],
     }
 
 
-def parse_folder(folder: Path, jobs: int) -> list[FileResult]:
-    paths = find_midi_files(folder)
+def _counts(counter: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items()))
+
+
+def report_totals(splits: dict[str, dict]) -> dict:
+    """Sums over splits of the counts a user looks at first."""
+    skipped, tracks, notes = Counter(), Counter(), Counter()
+    for rep in splits.values():
+        skipped.update(rep["files_skipped"])
+        tracks.update(rep["tracks_dropped"])
+        notes.update(rep["notes_dropped"])
+    return {
+        "files_found": sum(r["files_found"] for r in splits.values()),
+        "files_read": sum(r["files_read"] for r in splits.values()),
+        "files_skipped": dict(sorted(skipped.items())),
+        "tracks_dropped": dict(sorted(tracks.items())),
+        "tracks_mapped_by_program": sum(r["tracks_mapped_by_program"] for r in splits.values()),
+        "notes_dropped": dict(sorted(notes.items())),
+        "notes_overlapping": sum(r["notes_overlapping"] for r in splits.values()),
+    }
+
+
+def summary_line(root: Path, splits: dict[str, dict]) -> str:
+    """The line `prepare` prints (before the report's path): files read per split, then what
+    was skipped or dropped, by reason."""
+    t = report_totals(splits)
+    parts = [f"{s} {r['files_read']}/{r['files_found']}" for s, r in splits.items()]
+    line = f"prepare: {root}: files read " + ", ".join(parts)
+    n_skipped = sum(t["files_skipped"].values())
+    line += f"; {n_skipped} skipped" + (f" ({_counts(t['files_skipped'])})" if n_skipped else "")
+    n_tracks = sum(t["tracks_dropped"].values())
+    if n_tracks:
+        line += f"; {n_tracks} tracks dropped ({_counts(t['tracks_dropped'])})"
+    if t["tracks_mapped_by_program"]:
+        line += f"; {t['tracks_mapped_by_program']} tracks mapped by program"
+    n_notes = sum(t["notes_dropped"].values())
+    if n_notes:
+        line += f"; {n_notes} notes dropped ({_counts(t['notes_dropped'])})"
+    return line
+
+
+def check_failures(splits: dict[str, dict], folders: dict[str, Path], max_failed_fraction: float,
+                   report_path: Path) -> None:
+    """Fail when a split skipped more than ``max_failed_fraction`` of its files.
+
+    A few bad files are normal (NES-MDB itself has three without notes); most files failing
+    means a wrong ``data.path`` or a broken download, and training on the rest would
+    silently measure something else.
+    """
+    for split, rep in splits.items():
+        found = rep["files_found"]
+        failed = found - rep["files_read"]
+        if found and failed / found > max_failed_fraction:
+            example = rep["skipped_examples"][0] if rep["skipped_examples"] else None
+            eg = f"; e.g. {example['file']}: {example['reason']} ({example['detail']})" if example else ""
+            raise DataError(
+                f"{folders[split]}: {failed} of {found} files skipped ({_counts(rep['files_skipped'])}), "
+                f"more than data.max_failed_fraction={max_failed_fraction}; check data.path or the "
+                f"files, or raise data.max_failed_fraction{eg}; full report in {report_path}"
+            )
+
+
+def parse_folder(folder: Path, jobs: int, errors: list[str] | None = None) -> list[FileResult]:
+    """Parse every MIDI file under ``folder`` (in parallel for big folders), in name order."""
+    paths = find_midi_files(folder, errors)
     names = [p.relative_to(folder).as_posix() for p in paths]
     if jobs == 1 or len(paths) < 64:
         return [parse_file(p, n) for p, n in zip(paths, names)]

@@ -3,6 +3,11 @@
 Reference statistics come from token artifacts (never by re-parsing the corpus); generated
 statistics come from the sample MIDI files, parsed and tokenized like the corpus, so what
 is scored is exactly what a listener gets.
+
+The real-vs-real control ("real_<heldout>") is scored exactly like a model: ``n`` excerpts
+of held-out songs, each as long in beats as a generated piece, chosen with the sampling
+seed. Its numbers are what real, unseen music of the same length scores against the
+reference, i.e. the level a model can sensibly be asked to reach.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,14 +24,64 @@ from neshmm import metrics
 from neshmm.midi_io import read_midi
 from neshmm.models import TokenModel
 from neshmm.tokens import UNK_ID, Quantizer, Vocab, tokenize_notes
-from neshmm.voices import assign_voices
+from neshmm.voices import VOICES, assign_voices
+
+# Mixed into the control's random stream so its excerpts never correlate with a model's
+# samples drawn from the same seed (sampling uses [seed, role_index, piece, voice]).
+CONTROL_STREAM = 1_000_003
 
 
 def piece_tokens(path: Path, q: Quantizer) -> dict[str, np.ndarray]:
-    """Tokens per voice of one generated MIDI file."""
+    """Tokens per voice of one generated MIDI file, quantized exactly like the corpus.
+
+    This relies on :func:`neshmm.tokens.detokenize` writing a velocity that re-quantizes
+    to the token's value (tested in tests/test_evaluation.py): writing the value itself
+    would turn 8 into 6 on the way back and score velocities the model never produced.
+    """
     song = read_midi(path)
     voices = assign_voices(song)
     return {v: tokenize_notes(n, song.ticks_per_beat, q) for v, n in voices.notes.items()}
+
+
+def excerpt(tokens: np.ndarray, q: Quantizer, start_beat: float, beats: float) -> np.ndarray:
+    """The tokens of one sequence from the first one starting at or after ``start_beat``,
+    up to but excluding the first that would end past ``beats`` beats later.
+
+    This is the sampler's stopping rule (:meth:`TokenModel.sample`), so an excerpt and a
+    generated voice have the same length in beats and no truncated token.
+    """
+    tokens = np.asarray(tokens, dtype=np.int64).reshape(-1, 3)
+    length = q.beats(tokens[:, 1])
+    onsets = np.cumsum(length) - length
+    first = int(np.searchsorted(onsets, start_beat - 1e-9, side="left"))
+    ends = np.cumsum(length[first:])
+    n = int(np.searchsorted(ends, beats + 1e-9, side="right"))
+    return tokens[first : first + n]
+
+
+def control_excerpts(
+    seqs: Sequence[np.ndarray], q: Quantizer, n: int, beats: float, seed: int, voice: str
+) -> list[np.ndarray]:
+    """``n`` held-out excerpts of ``beats`` beats for one voice, reproducible from ``seed``.
+
+    Each excerpt picks a song uniformly among the held-out songs in which the voice plays
+    (a trained voice always plays in a generated piece, too), then a start uniformly in
+    [0, song length - beats]; a song shorter than ``beats`` is taken whole. The stream is
+    keyed by the voice's fixed NES index, like the sampler's, so dropping a voice from the
+    config leaves the other voices' excerpts unchanged. No held-out song: empty list.
+    """
+    seqs = [np.asarray(s, dtype=np.int64).reshape(-1, 3) for s in seqs]
+    seqs = [s for s in seqs if len(s)]
+    if not seqs:
+        return []
+    rng = np.random.default_rng([seed, CONTROL_STREAM, VOICES.index(voice)])
+    out = []
+    for _ in range(n):
+        s = seqs[int(rng.integers(len(seqs)))]
+        total = float(q.beats(s[:, 1]).sum())
+        start = float(rng.uniform(0.0, max(0.0, total - beats)))
+        out.append(excerpt(s, q, start, beats))
+    return out
 
 
 def finite(x: float) -> float | None:
@@ -50,14 +106,22 @@ def score_generated(
     epsilon: float,
     seed: int,
 ) -> VoiceScore:
-    """KL of every histogram feature per piece (mean and std over pieces) plus MGEval."""
-    per_piece = [metrics.kl_all(ref, [p], len(duration_bins), epsilon) for p in pieces]
+    """KL of every histogram feature per piece (mean and std over pieces) plus MGEval.
+
+    Per piece, because one piece is what a listener hears and the spread over pieces says
+    how much a single number can be trusted; ``kl_pitch_pooled`` pools all pieces into one
+    histogram, the notebook's single-sample number with more data behind it. A piece in
+    which the voice is silent counts as an empty histogram (finite thanks to epsilon).
+    """
+    if not pieces:
+        raise ValueError("score_generated() needs at least one piece")
+    ref_hists = metrics.feature_histograms(ref, len(duration_bins))  # once, not per piece
+    per_piece = [metrics.kl_all(ref, [p], len(duration_bins), epsilon, ref_hists) for p in pieces]
     out = VoiceScore()
     for key in per_piece[0]:
         mean, std = metrics.mean_std([d[key] for d in per_piece])
         out.kl[key] = finite(mean)
         out.kl[f"{key}_std"] = finite(std)
-    # Pooled over all pieces: the notebook's single-histogram number with more data.
     out.kl["kl_pitch_pooled"] = finite(metrics.kl_pitch(ref, pieces, epsilon))
     mg = metrics.mgeval(ref, [p for p in pieces if len(p)], duration_bins, seed=seed)
     out.mgeval = {k: finite(v) for k, v in mg.items()}
@@ -72,7 +136,15 @@ def score_likelihood(
     pieces: list[np.ndarray],
     unk_smoothing: float,
 ) -> dict[str, float]:
-    """Held-out per-token log-likelihood and perplexity, unknown-token count, self score."""
+    """Held-out per-token log-likelihood and perplexity, unknown-token count, self score.
+
+    Held-out tokens absent from the training vocabulary are encoded as ``<unk>`` and
+    scored, not dropped: every output distribution is mixed with the uniform distribution
+    with weight ``unk_smoothing`` (see :meth:`TokenModel.log_likelihood`), so each unknown
+    token costs about ``log(unk_smoothing / n_symbols)`` and their count is reported next to
+    the score. ``self_loglik_per_token`` is the notebook's number (the model scoring its own
+    samples), kept for comparison only: it rewards a model for being predictable.
+    """
     ids = vocab.encode(heldout_tokens)
     out: dict[str, float] = {"heldout_tokens": int(len(ids))}
     out["heldout_unknown_tokens"] = int((ids == UNK_ID).sum())
@@ -94,7 +166,8 @@ def score_likelihood(
 
 
 def nested(scores: dict[str, dict[str, VoiceScore]], part: str) -> dict:
-    """{voice: {model: {metric: value}}}: `dvc metrics diff` prints one row per leaf."""
+    """{voice: {model: {metric: value}}}: `dvc metrics diff` prints one row per leaf,
+    named ``voice.model.metric`` (e.g. ``p1.hmm.kl_pitch``)."""
     out: dict = {}
     for voice, by_model in scores.items():
         out[voice] = {}
@@ -108,16 +181,36 @@ def nested(scores: dict[str, dict[str, VoiceScore]], part: str) -> dict:
 
 
 def table(scores: dict[str, dict[str, VoiceScore]], part: str, metric: str) -> pd.DataFrame:
-    """Rows voices, columns models, cells one metric (NaN where undefined or skipped)."""
+    """Rows voices, columns models, cells one metric (NaN where undefined or skipped).
+
+    Columns in which every cell is NaN (e.g. the real-vs-real control in likelihood tables,
+    where there is no model to score) are dropped rather than shown as a column of nan.
+    """
     rows = {}
     for voice, by_model in scores.items():
         rows[voice] = {
             m: (np.nan if s.skipped else getattr(s, part).get(metric, np.nan)) for m, s in by_model.items()
         }
-    df = pd.DataFrame.from_dict(rows, orient="index")
+    df = pd.DataFrame.from_dict(rows, orient="index").astype(float)
     df.index.name = "voice"
-    return df.astype(float)
+    return df.loc[:, df.notna().any(axis=0)] if len(df.columns) else df
 
 
 def markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return df.to_markdown(floatfmt=floatfmt) + "\n"
+
+
+def markdown_mean_std(mean: pd.DataFrame, std: pd.DataFrame, fmt: str = ".4f") -> str:
+    """A table whose cells read ``mean ± std`` (the spread over samples), NaN as ``n/a``."""
+    cells = mean.copy().astype(object)
+    for col in mean.columns:
+        for idx in mean.index:
+            m = mean.at[idx, col]
+            s = std.at[idx, col] if col in std.columns and idx in std.index else np.nan
+            if not np.isfinite(m):
+                cells.at[idx, col] = "n/a"
+            elif np.isfinite(s):
+                cells.at[idx, col] = f"{m:{fmt}} ± {s:{fmt}}"
+            else:
+                cells.at[idx, col] = f"{m:{fmt}}"
+    return cells.to_markdown(colalign=("left",) + ("right",) * len(cells.columns)) + "\n"

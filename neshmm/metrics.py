@@ -13,7 +13,9 @@ be rendered.
 from __future__ import annotations
 
 import math
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -68,10 +70,19 @@ def _note_mask(tokens: np.ndarray) -> np.ndarray:
     return tokens[:, 2] > 0
 
 
+def _concat_tokens(tokens_list: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All token rows of a corpus in order, and the index of the file each row came from."""
+    seqs = [_as_tokens(t) for t in tokens_list]
+    if not seqs:
+        return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lengths = np.fromiter((len(t) for t in seqs), dtype=np.int64, count=len(seqs))
+    return np.concatenate(seqs), np.repeat(np.arange(len(seqs)), lengths)
+
+
 def _concat_notes(tokens_list: Sequence[np.ndarray]) -> np.ndarray:
     """All note rows of a corpus; rests dropped because no histogram here counts them."""
-    notes = [t[_note_mask(t)] for t in map(_as_tokens, tokens_list)]
-    return np.concatenate(notes) if notes else np.zeros((0, 3), dtype=np.int64)
+    tokens, _ = _concat_tokens(tokens_list)
+    return tokens[_note_mask(tokens)]
 
 
 def _bincount(values: np.ndarray, n_bins: int, what: str) -> np.ndarray:
@@ -153,11 +164,14 @@ def feature_histograms(tokens_list: Sequence[np.ndarray], n_duration_bins: int) 
     """
     if n_duration_bins < 0:
         raise ValueError(f"n_duration_bins must be >= 0, got {n_duration_bins}")
-    seqs = [_as_tokens(t) for t in tokens_list]
-    notes = _concat_notes(seqs)
-    intervals = [_intervals(t) for t in seqs]
-    intervals = np.concatenate(intervals) if intervals else np.zeros(0, dtype=np.int64)
-    n_tokens = sum(len(t) for t in seqs)
+    # One pass over the concatenated corpus (per-file loops cost seconds on NES-MDB);
+    # the intervals are exactly _intervals() per file, concatenated in file order.
+    tokens, file_of = _concat_tokens(tokens_list)
+    mask = _note_mask(tokens)
+    notes, note_file = tokens[mask], file_of[mask]
+    same_file = note_file[1:] == note_file[:-1]
+    intervals = np.clip(np.diff(notes[:, 0])[same_file], -MAX_INTERVAL, MAX_INTERVAL)
+    n_tokens = len(tokens)
     n_notes = len(notes)
     return {
         "pitch": _bincount(notes[:, 0], N_PITCHES, "pitch"),
@@ -169,15 +183,26 @@ def feature_histograms(tokens_list: Sequence[np.ndarray], n_duration_bins: int) 
     }
 
 
-def kl_all(ref_tokens_list, gen_tokens_list, n_duration_bins: int, epsilon: float) -> dict[str, float]:
+def kl_all(
+    ref_tokens_list,
+    gen_tokens_list,
+    n_duration_bins: int,
+    epsilon: float,
+    ref_histograms: dict[str, np.ndarray] | None = None,
+) -> dict[str, float]:
     """KL(reference || generated) for every histogram feature, keyed ``kl_<feature>``.
 
     ``kl_pitch`` equals :func:`kl_pitch` exactly. An empty generated set (a voice the
     sampler produced no file for) gives finite values thanks to epsilon. If neither set has
     a note, ``kl_velocity`` has zero bins and is 0.0, like the other features, whose
-    all-epsilon histograms are then both uniform.
+    all-epsilon histograms are then both uniform. ``ref_histograms`` may pass the
+    reference's :func:`feature_histograms` when one reference is compared with many sets
+    (same result, computed once).
     """
-    ref = feature_histograms(ref_tokens_list, n_duration_bins)
+    if ref_histograms is None:
+        ref = feature_histograms(ref_tokens_list, n_duration_bins)
+    else:  # precomputed by the caller, who compares one reference with many sets
+        ref = dict(ref_histograms)
     gen = feature_histograms(gen_tokens_list, n_duration_bins)
     used = (ref["velocity"] + gen["velocity"]) > 0
     ref["velocity"], gen["velocity"] = ref["velocity"][used], gen["velocity"][used]
@@ -317,6 +342,38 @@ def _fit_density(sample: np.ndarray):
     return None
 
 
+_KDE_BLOCK = 1 << 16  # grid points x distinct sample values per block: stays in cache
+
+
+def _kde_logpdf(x: np.ndarray, sample: np.ndarray, h: float) -> np.ndarray:
+    """``gaussian_kde(sample).logpdf(x)`` for 1-D data with bandwidth ``h``, computed faster.
+
+    The same sum, ``log(1/n sum_j N(x; sample_j, h^2))``, but over the distinct sample values
+    weighted by their counts (distances between integer features repeat a lot), as a
+    max-shifted exp-sum in cache-sized blocks instead of scipy's pairwise ``logaddexp``. It
+    agrees with scipy to rounding (~1e-12), far below the printed precision of any metric.
+    """
+    values, counts = np.unique(np.asarray(sample, dtype=np.float64), return_counts=True)
+    log_counts = np.log(counts.astype(np.float64))
+    scale = 1.0 / (h * math.sqrt(2.0))  # so that the exponent is -(scaled difference)^2
+    xs = np.asarray(x, dtype=np.float64) * scale
+    vs = values * scale
+    out = np.empty(len(xs))
+    step = max(1, _KDE_BLOCK // len(vs))
+    buf = np.empty((min(step, len(xs)), len(vs)))
+    for a in range(0, len(xs), step):
+        xb = xs[a : a + step]
+        z = buf[: len(xb)]
+        np.subtract(xb[:, None], vs[None, :], out=z)
+        np.multiply(z, z, out=z)
+        np.subtract(log_counts, z, out=z)
+        top = z.max(axis=1)
+        z -= top[:, None]
+        np.exp(z, out=z)
+        out[a : a + step] = top + np.log(z.sum(axis=1))
+    return out - math.log(len(sample) * h * math.sqrt(2 * math.pi))
+
+
 def _normal_logpdf(x: np.ndarray, loc: float, h: float) -> np.ndarray:
     return -0.5 * ((x - loc) / h) ** 2 - math.log(h * math.sqrt(2 * math.pi))
 
@@ -354,7 +411,7 @@ def overlap_and_kl(intra: np.ndarray, inter: np.ndarray, n_grid: int = DEFAULT_N
 
     logs = []
     for fit, sample, h in zip(fits, (intra, inter), hs):
-        logd = fit[0].logpdf(grid) if fit is not None else _normal_logpdf(grid, float(sample.mean()), h)
+        logd = _kde_logpdf(grid, sample, h) if fit is not None else _normal_logpdf(grid, float(sample.mean()), h)
         # Renormalize on the grid: trapezoid weights times densities then sum to one.
         logd = logd - logsumexp(logd, b=_trapezoid_weights(grid))
         logs.append(logd)
@@ -410,15 +467,26 @@ def mgeval(
         raise ValueError(f"n_grid must be >= 2, got {n_grid}")
     ref = _feature_matrix(ref_tokens_list, duration_bins, names)
     gen = _feature_matrix(gen_tokens_list, duration_bins, names)
-    out: dict[str, float] = {}
-    for name in names:
+
+    def one(name: str) -> tuple[float, float]:
         r, g = ref[name], gen[name]
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         i, j = _intra_pairs(len(r), max_pairs, rng)
         intra = np.linalg.norm(r[i] - r[j], axis=1)
         a, b = _inter_pairs(len(g), len(r), max_pairs, rng)
         inter = np.linalg.norm(g[a] - r[b], axis=1)
-        oa, kl = overlap_and_kl(intra, inter, n_grid)
+        return overlap_and_kl(intra, inter, n_grid)
+
+    # Features are independent (each has its own seeded pair draw), so they run in threads;
+    # the KDE sums are numpy work that releases the GIL. Same numbers for any thread count.
+    workers = max(1, min(len(names), os.cpu_count() or 1))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, names))
+    else:
+        results = [one(name) for name in names]
+    out: dict[str, float] = {}
+    for name, (oa, kl) in zip(names, results):
         out[f"oa_{name}"] = oa
         out[f"kl_{name}_intra_inter"] = kl
     return out

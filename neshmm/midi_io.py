@@ -27,7 +27,20 @@ NOTE_FIELDS = ("start", "end", "pitch", "velocity")
 
 
 class MidiReadError(ValueError):
-    """The bytes are not a MIDI file this project can read (the one documented error)."""
+    """The bytes are not a MIDI file this project can read (the one documented error).
+
+    ``reason`` sorts failures for the corpus report: ``empty`` (0 bytes), ``not_midi``
+    (no MIDI header at all, e.g. a text file named .mid), ``truncated`` (a chunk or event
+    runs past the end, the usual result of an interrupted download or copy),
+    ``malformed`` (bytes inside the file break the format), ``unsupported`` (valid MIDI
+    this reader does not handle) or ``unreadable_file`` (the OS refused to read it).
+    """
+
+    REASONS = ("empty", "not_midi", "truncated", "malformed", "unsupported", "unreadable_file")
+
+    def __init__(self, message: str, reason: str = "malformed"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -36,12 +49,15 @@ class Track:
 
     ``notes`` is an ``(n, 4)`` int64 array of (start, end, pitch, velocity) in ticks,
     sorted by start (stable, so simultaneous notes keep their note-off order).
+    ``unclosed`` counts note-ons that no note-off ever ended; like miditoolkit, they are
+    not notes, but the corpus report counts them so that they are not lost silently.
     """
 
     name: str
     program: int | None
     channel: int | None
     notes: np.ndarray
+    unclosed: int = 0
 
 
 @dataclass
@@ -55,7 +71,7 @@ def _read_varlen(data: bytes, pos: int, end: int) -> tuple[int, int]:
     value = 0
     for _ in range(4):
         if pos >= end:
-            raise MidiReadError("variable-length quantity runs past the end of a track")
+            raise MidiReadError("variable-length quantity runs past the end of a track", "truncated")
         byte = data[pos]
         pos += 1
         value = (value << 7) | (byte & 0x7F)
@@ -79,17 +95,17 @@ def _parse_track(data: bytes, pos: int, end: int) -> tuple[Track, int]:
         delta, pos = _read_varlen(data, pos, end)
         tick += delta
         if pos >= end:
-            raise MidiReadError("track ends inside an event")
+            raise MidiReadError("track ends inside an event", "truncated")
         byte = data[pos]
         if byte & 0x80:
             pos += 1
             if byte == 0xFF:
                 if pos >= end:
-                    raise MidiReadError("truncated meta event")
+                    raise MidiReadError("truncated meta event", "truncated")
                 meta_type = data[pos]
                 length, pos = _read_varlen(data, pos + 1, end)
                 if pos + length > end:
-                    raise MidiReadError("meta event runs past the end of its track")
+                    raise MidiReadError("meta event runs past the end of its track", "truncated")
                 if meta_type == 0x03 and not name:
                     name = data[pos : pos + length].decode("latin-1")
                 pos += length
@@ -99,11 +115,11 @@ def _parse_track(data: bytes, pos: int, end: int) -> tuple[Track, int]:
             if byte in (0xF0, 0xF7):
                 length, pos = _read_varlen(data, pos, end)
                 if pos + length > end:
-                    raise MidiReadError("sysex event runs past the end of its track")
+                    raise MidiReadError("sysex event runs past the end of its track", "truncated")
                 pos += length
                 continue
             if byte >= 0xF0:
-                raise MidiReadError(f"unsupported system message 0x{byte:02X} in a file")
+                raise MidiReadError(f"unsupported system message 0x{byte:02X} in a file", "unsupported")
             status = byte
         elif not status:
             raise MidiReadError("data byte without a running status")
@@ -111,11 +127,13 @@ def _parse_track(data: bytes, pos: int, end: int) -> tuple[Track, int]:
         ch = status & 0x0F
         n = _DATA_LENGTH[kind]
         if pos + n > end:
-            raise MidiReadError("channel message runs past the end of its track")
+            raise MidiReadError("channel message runs past the end of its track", "truncated")
         a = data[pos]
         b = data[pos + 1] if n == 2 else 0
         if a > 127 or b > 127:
-            raise MidiReadError("channel message data byte above 127")
+            # A byte >= 0x80 where data belongs (e.g. a "pitch 128") means the event stream
+            # is corrupt from here on: nothing after it can be trusted, so the file is.
+            raise MidiReadError(f"channel message data byte above 127 at byte {pos}")
         pos += n
         if kind == 0x90 and b > 0:
             open_notes.setdefault((ch, a), []).append((tick, b))
@@ -135,30 +153,35 @@ def _parse_track(data: bytes, pos: int, end: int) -> tuple[Track, int]:
     arr = np.array(notes, dtype=np.int64).reshape(-1, 4)
     if len(arr):
         arr = arr[np.argsort(arr[:, 0], kind="stable")]
-    return Track(name=name, program=program, channel=channel, notes=arr), tick
+    unclosed = sum(len(v) for v in open_notes.values())
+    return Track(name=name, program=program, channel=channel, notes=arr, unclosed=unclosed), tick
 
 
 def parse_midi_bytes(data: bytes) -> Song:
     """Parse Standard MIDI File bytes; raise MidiReadError on anything malformed."""
-    if len(data) < 14 or data[:4] != b"MThd":
-        raise MidiReadError("not a MIDI file (no MThd header)")
+    if not data:
+        raise MidiReadError("empty file (0 bytes)", "empty")
+    if not (data[:4] == b"MThd" or (len(data) < 4 and b"MThd".startswith(data))):
+        raise MidiReadError("not a MIDI file (no MThd header)", "not_midi")
+    if len(data) < 14:
+        raise MidiReadError("file ends inside the MThd header", "truncated")
     (header_len,) = struct.unpack(">I", data[4:8])
     if header_len < 6 or 8 + header_len > len(data):
-        raise MidiReadError("bad MThd header length")
+        raise MidiReadError("bad MThd header length", "truncated" if len(data) < 8 + header_len else "malformed")
     fmt, n_tracks, division = struct.unpack(">HHH", data[8:14])
     if fmt > 2:
-        raise MidiReadError(f"unknown MIDI format {fmt}")
+        raise MidiReadError(f"unknown MIDI format {fmt}", "unsupported")
     if division & 0x8000 or division == 0:
-        raise MidiReadError("SMPTE or zero time division is not supported")
+        raise MidiReadError("SMPTE or zero time division is not supported", "unsupported")
     song = Song(ticks_per_beat=division)
     pos = 8 + header_len
     for _ in range(n_tracks):
         if pos + 8 > len(data):
-            raise MidiReadError("file ends before all declared tracks")
+            raise MidiReadError("file ends before all declared tracks", "truncated")
         chunk, length = data[pos : pos + 4], struct.unpack(">I", data[pos + 4 : pos + 8])[0]
         pos += 8
         if pos + length > len(data):
-            raise MidiReadError("track chunk runs past the end of the file")
+            raise MidiReadError("track chunk runs past the end of the file", "truncated")
         if chunk == b"MTrk":
             track, last_tick = _parse_track(data, pos, pos + length)
             song.tracks.append(track)
@@ -172,7 +195,7 @@ def read_midi(path: str | os.PathLike) -> Song:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise MidiReadError(f"cannot read: {exc.strerror or exc}") from exc
+        raise MidiReadError(f"cannot read: {exc.strerror or exc}", "unreadable_file") from exc
     return parse_midi_bytes(data)
 
 

@@ -43,6 +43,32 @@ def composed_text(overrides: list[str], root: Path = Path(".")) -> str:
         return out.read_text(encoding="utf-8")
 
 
+def compose_error_line(exc: Exception, overrides: list[str] = ()) -> str:
+    """Hydra's multi-line composition error as one line: the override, the value, what is allowed."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    from neshmm.config import allowed_keys
+
+    if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
+        group, _, option = exc.missing_cfg_file.partition("/")
+        # `model@baseline=foo` is reported by Hydra as model/foo: name the override as typed.
+        key = next((k for k, _, v in (o.partition("=") for o in overrides)
+                    if k.split("@")[0].lstrip("+~") == group and v == option), group)
+        return (
+            f"{key}={option}: no such option (no {CONF_DIR}/{group}/{option}.yaml); "
+            f"allowed: {', '.join(exc.options)}"
+        )
+    if isinstance(exc, OverrideParseException):
+        return f"{exc.override}: not an override Hydra can parse ({exc.message.splitlines()[0]}); write key=value"
+    first = str(exc).splitlines()[0]
+    if first.startswith("Could not override '"):
+        key = first.split("'")[1]
+        allowed = allowed_keys(key)
+        hint = f"allowed keys there: {', '.join(allowed)}" if allowed else "check the key's spelling in conf/"
+        return f"{key}: unknown key; {hint}"
+    return f"composing {CONF_DIR}/: {first}"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="compose conf/ into params.yaml")
     p.add_argument("overrides", nargs="*")
@@ -52,7 +78,7 @@ def main(argv=None) -> int:
     try:
         text = composed_text(args.overrides)
     except Exception as exc:  # Hydra's errors name the bad override or missing option
-        print(f"error: composing conf/: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {compose_error_line(exc, args.overrides)}", file=sys.stderr)
         return 2
     try:
         from omegaconf import OmegaConf

@@ -22,6 +22,10 @@ class VoiceModel:
         """Duration in beats of each id; <unk> (never sampled) gets 0."""
         return np.concatenate([[0.0], q.beats(self.vocab.tokens[:, 1])])
 
+    def rest_ids(self) -> np.ndarray:
+        """True for the ids of rest tokens (velocity 0); <unk> is not a rest."""
+        return np.concatenate([[False], self.vocab.tokens[:, 2] == 0])
+
 
 def piece_rng(seed: int, role_index: int, piece: int, voice: str) -> np.random.Generator:
     """An independent stream per (seed, model role, piece, voice).
@@ -44,7 +48,7 @@ def sample_piece(
     out = {}
     for voice, vm in voice_models.items():
         rng = piece_rng(seed, role_index, piece, voice)
-        ids = vm.model.sample(rng, vm.beats_per_id(q), beats)
+        ids = vm.model.sample(rng, vm.beats_per_id(q), beats, rest_ids=vm.rest_ids())
         out[voice] = vm.vocab.decode(ids) if len(ids) else np.zeros((0, 3), dtype=np.int64)
     return out
 

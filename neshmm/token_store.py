@@ -16,7 +16,7 @@ import numpy as np
 
 from neshmm import atomic
 from neshmm.corpus import Split
-from neshmm.errors import DataError
+from neshmm.errors import ConfigError, DataError
 from neshmm.tokens import Quantizer, Vocab, tokenize_notes
 
 SPLITS = ("train", "valid", "test")
@@ -52,11 +52,18 @@ def tokenize_split(split: Split, voice: str, q: Quantizer, file_indices=None) ->
 
 
 def training_files(n_files: int, fraction: float, seed: int) -> np.ndarray:
-    """The seeded subset of training files; sorted so the artifact order is stable."""
+    """The seeded subset of training files; sorted so the artifact order is stable.
+
+    Checked before any tokenizing: a fraction that rounds to zero files is a config error
+    (it depends on how many files were readable, so the schema cannot check it).
+    """
+    if n_files == 0:
+        raise DataError("data/prepared/train.npz: no readable training file; see data/prepared/report.json")
     k = int(round(fraction * n_files))
     if k == 0:
-        raise DataError(
-            f"data.sample_fraction={fraction} selects 0 of {n_files} training files; raise it"
+        raise ConfigError(
+            f"data.sample_fraction={fraction}: selects 0 of {n_files} training files; must be at "
+            f"least 1/{n_files} = {1 / n_files:.4g} (and at most 1)"
         )
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_files, size=k, replace=False))

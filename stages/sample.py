@@ -18,10 +18,12 @@ TOKENS = Path("data/tokens")
 OUT = Path("samples")
 
 
-def load_role(role: str, voices: list[str]) -> tuple[dict[str, VoiceModel], dict[str, str], str]:
+def load_role(
+    role: str, voices: list[str], models: Path = MODELS, tokens_dir: Path = TOKENS
+) -> tuple[dict[str, VoiceModel], dict[str, str], str]:
     loaded, skipped, name = {}, {}, ""
     for voice in voices:
-        path = MODELS / role / f"{voice}.npz"
+        path = models / role / f"{voice}.npz"
         if not path.exists():
             raise DataError(f"{path}: model missing; run `dvc repro train`")
         meta, _ = read_model_file(path)
@@ -29,19 +31,19 @@ def load_role(role: str, voices: list[str]) -> tuple[dict[str, VoiceModel], dict
         if meta.get("skipped"):
             skipped[voice] = meta["reason"]
             continue
-        loaded[voice] = VoiceModel(load_model(path), Vocab.load(TOKENS / f"{voice}.vocab.json"))
+        loaded[voice] = VoiceModel(load_model(path), Vocab.load(tokens_dir / f"{voice}.vocab.json"))
     return loaded, skipped, name
 
 
-def main(cfg: Config) -> None:
+def main(cfg: Config, models: Path = MODELS, tokens_dir: Path = TOKENS, out: Path = OUT) -> None:
     q = quantizer_from_config(cfg.tokenize)
     s = cfg.sample
     index = {"beats": s.beats, "ticks_per_beat": s.ticks_per_beat, "seed": s.seed, "roles": {}}
     # Rebuild the folder from scratch: a smaller n_samples must not leave old pieces behind.
-    tmp = OUT.with_name(OUT.name + ".tmp")
+    tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for role_index, role in enumerate(ROLES):
-        voice_models, skipped, name = load_role(role, list(cfg.voices))
+        voice_models, skipped, name = load_role(role, list(cfg.voices), models, tokens_dir)
         files = []
         for piece in range(s.n_samples):
             tokens = sample_piece(voice_models, q, s.beats, s.seed, role_index, piece)
@@ -50,10 +52,10 @@ def main(cfg: Config) -> None:
             files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
         index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
     atomic.write_json(tmp / "index.json", index)
-    shutil.rmtree(OUT, ignore_errors=True)
-    tmp.rename(OUT)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
     n = sum(len(r["files"]) for r in index["roles"].values())
-    print(f"sample: {n} pieces of {s.beats:g} beats in {OUT}/ ({', '.join(r['model'] for r in index['roles'].values())})")
+    print(f"sample: {n} pieces of {s.beats:g} beats in {out}/ ({', '.join(r['model'] for r in index['roles'].values())})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Stage `tokenize`: prepared notes -> per-voice tokens and vocabularies for every split."""
+"""Stage `tokenize`: prepared notes -> per-voice tokens and vocabularies for every split.
+
+The training-file sample is checked before any tokenizing (a ``data.sample_fraction``
+that selects no file is a config error), and the output folder is swapped in whole, so a
+killed run leaves the previous tokens or none.
+"""
 
 from pathlib import Path
 
@@ -13,9 +18,9 @@ PREPARED = Path("data/prepared")
 OUT = Path("data/tokens")
 
 
-def main(cfg: Config) -> None:
+def main(cfg: Config, prepared: Path = PREPARED, out: Path = OUT) -> None:
     q = quantizer_from_config(cfg.tokenize)
-    splits = {s: Split.load(PREPARED / f"{s}.npz") for s in SPLITS}
+    splits = {s: Split.load(prepared / f"{s}.npz") for s in SPLITS}
     chosen = training_files(len(splits["train"].files), cfg.data.sample_fraction, cfg.data.seed)
     summary = {
         "train_files": [splits["train"].files[i] for i in chosen],
@@ -23,25 +28,26 @@ def main(cfg: Config) -> None:
         "velocity_values": list(q.velocity_values),
         "voices": {},
     }
-    for voice in cfg.voices:
-        seqs = {
-            s: tokenize_split(splits[s], voice, q, chosen if s == "train" else None) for s in SPLITS
-        }
-        vocab = Vocab.build(seqs["train"].tokens)
-        vocab.save(OUT / f"{voice}.vocab.json", voice=voice, duration_bins=list(q.duration_bins))
-        save_voice(OUT / f"{voice}.npz", vocab, seqs)
-        summary["voices"][voice] = {
-            "vocab_size": len(vocab.tokens),
-            **{
-                s: {
-                    "sequences": int(len(sq.lengths)),
-                    "tokens": int(len(sq.tokens)),
-                    "unknown_tokens": int((vocab.encode(sq.tokens) == UNK_ID).sum()),
-                }
-                for s, sq in seqs.items()
-            },
-        }
-    atomic.write_json(OUT / "summary.json", summary)
+    with atomic.atomic_dir(out) as tmp:
+        for voice in cfg.voices:
+            seqs = {
+                s: tokenize_split(splits[s], voice, q, chosen if s == "train" else None) for s in SPLITS
+            }
+            vocab = Vocab.build(seqs["train"].tokens)
+            vocab.save(tmp / f"{voice}.vocab.json", voice=voice, duration_bins=list(q.duration_bins))
+            save_voice(tmp / f"{voice}.npz", vocab, seqs)
+            summary["voices"][voice] = {
+                "vocab_size": len(vocab.tokens),
+                **{
+                    s: {
+                        "sequences": int(len(sq.lengths)),
+                        "tokens": int(len(sq.tokens)),
+                        "unknown_tokens": int((vocab.encode(sq.tokens) == UNK_ID).sum()),
+                    }
+                    for s, sq in seqs.items()
+                },
+            }
+        atomic.write_json(tmp / "summary.json", summary)
     line = ", ".join(
         f"{v} {s['train']['tokens']} tokens/{s['vocab_size']} types" for v, s in summary["voices"].items()
     )

@@ -7,37 +7,59 @@ from pathlib import Path
 
 from neshmm import atomic
 from neshmm.config import Config, HMMConfig
+from neshmm.errors import ConfigError
 from neshmm.models import build_model
 from neshmm.models.skipped import save_skipped
 from neshmm.token_store import load_voice
 from stages._common import run
 
 TOKENS = Path("data/tokens")
+LOGS = Path("logs")
 ROLES = ("model", "baseline")
 
 
-def too_little_data(cfg_model, n_tokens: int) -> str | None:
-    if n_tokens == 0:
-        return "no training tokens for this voice"
-    if isinstance(cfg_model, HMMConfig) and n_tokens < cfg_model.n_components:
-        return f"{n_tokens} training tokens < n_components={cfg_model.n_components}"
+def too_little_data(cfg: Config, n_tokens: int) -> str | None:
+    """Why a voice is skipped (not failed): fewer tokens than ``data.min_train_tokens``.
+
+    A corpus may simply have (almost) no notes for a voice; that voice gets a placeholder
+    model marked ``skipped`` that sample and evaluate carry through, and the other voices
+    still train.
+    """
+    if n_tokens < max(1, cfg.data.min_train_tokens):
+        return f"{n_tokens} training tokens < data.min_train_tokens={cfg.data.min_train_tokens}"
     return None
 
 
-def train_one(cfg: Config, voice: str, role: str, out: Path) -> None:
+def check_model_fits_data(cfg_model, role: str, voice: str, n_tokens: int) -> None:
+    """A voice with enough data but fewer tokens than HMM states is a config error.
+
+    With more hidden states than training tokens some states can never see data, so the
+    run would measure nothing; it fails before fitting, naming the key and the maximum.
+    """
+    if isinstance(cfg_model, HMMConfig) and cfg_model.n_components > n_tokens:
+        raise ConfigError(
+            f"{role}.n_components={cfg_model.n_components}: more than the {n_tokens} training tokens "
+            f"of voice {voice}; must be at most {n_tokens} (or train on more files: data.sample_fraction)"
+        )
+
+
+def train_one(
+    cfg: Config, voice: str, role: str, out: Path, tokens_dir: Path = TOKENS, logs: Path = LOGS
+) -> None:
     cfg_model = getattr(cfg, role)
-    tokens = load_voice(TOKENS, voice)
+    tokens = load_voice(tokens_dir, voice)
     ids, lengths = tokens.ids("train")
-    reason = too_little_data(cfg_model, len(ids))
+    reason = too_little_data(cfg, len(ids))
     if reason:
         save_skipped(out, cfg_model.name, voice, reason)
         print(f"warning: train {voice}/{role}: skipped, {reason}", file=sys.stderr)
         return
+    check_model_fits_data(cfg_model, role, voice, len(ids))
     model = build_model(cfg_model, tokens.vocab.size).fit(ids, lengths)
     model.save(out, voice=voice, role=role)
     info = model.fit_info
     atomic.write_json(
-        Path("logs") / f"train_{role}_{voice}.json",
+        logs / f"train_{role}_{voice}.json",
         {**info, "fit_seconds": round(model.fit_seconds, 3)},
     )
     print(

@@ -14,6 +14,9 @@ from neshmm.errors import DataError
 from neshmm.tokens import UNK_ID
 
 
+MAX_DROPPED_RESTS = 10_000  # consecutive rest-after-rest draws before a voice falls silent
+
+
 class TokenModel(ABC):
     """A generative model of token-id sequences over ``n_symbols`` ids (id 0 = ``<unk>``)."""
 
@@ -57,20 +60,42 @@ class TokenModel(ABC):
     def config_dict(self) -> dict:
         return {}
 
-    def sample(self, rng: np.random.Generator, beats_per_id: np.ndarray, beats: float) -> np.ndarray:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        beats_per_id: np.ndarray,
+        beats: float,
+        rest_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Ids whose durations fill at most ``beats`` beats.
 
         Stops before the first token that would run past ``beats`` so every sampled token
         is a vocabulary token (a truncated note would not be); the voice is silent for the
         remainder, and all voices of a piece share the same end.
+
+        ``rest_ids`` (a boolean mask over ids) marks rests. A rest drawn right after a
+        rest is dropped: real token sequences never hold two rests in a row (a gap is
+        one rest), and in a MIDI file two rests are one silence, which reads back as
+        a single rest of the summed length, possibly a token outside the vocabulary.
+        If a model emits nothing but rests for ``MAX_DROPPED_RESTS`` draws, the voice
+        stays silent from there on.
         """
         out: list[int] = []
         total = 0.0
+        after_rest, dropped = False, 0
         for token in self._token_stream(rng):
+            is_rest = bool(rest_ids[token]) if rest_ids is not None else False
+            if is_rest and after_rest:
+                dropped += 1
+                if dropped > MAX_DROPPED_RESTS:
+                    break
+                continue
+            dropped = 0
             step = float(beats_per_id[token])
             if total + step > beats + 1e-9:
                 break
             out.append(token)
+            after_rest = is_rest
             total += step
             if total >= beats - 1e-9:
                 break

@@ -1,0 +1,66 @@
+"""Training token ids of one voice, made with the pipeline's library functions (no files kept)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._measure import ROOT
+
+
+@dataclass
+class VoiceData:
+    ids: np.ndarray
+    lengths: np.ndarray
+    n_symbols: int
+    source: str
+
+
+def corpus_train_dir(demo_files: int = 200) -> tuple[Path, str]:
+    """NES-MDB's train folder ($NESMDB_DIR or ../shared/nesmdb_midi), else a demo corpus."""
+    real = Path(os.environ.get("NESMDB_DIR", ROOT.parent / "shared" / "nesmdb_midi")) / "train"
+    if real.is_dir() and any(real.glob("*.mid")):
+        return real, f"real NES-MDB ({real})"
+    from neshmm.demo_corpus import generate_corpus
+
+    out = Path(tempfile.gettempdir()) / f"neshmm-bench-demo-{demo_files}-1"
+    if not (out / "COMPLETE").exists():
+        generate_corpus(out, seed=0, n_train=demo_files, n_valid=1, n_test=1)
+        (out / "COMPLETE").write_text("ok\n")
+    return out / "train", f"demo corpus ({out}): NES-MDB not found at {real.parent}"
+
+
+def voice_ids(voice: str = "p1", files: int | None = None, sample_fraction: float = 0.5, jobs: int = 0) -> VoiceData:
+    """Ids and lengths of ``voice`` over the seeded training half, as the pipeline makes them."""
+    from neshmm.corpus import build_split, effective_jobs, parse_file, find_midi_files
+    from neshmm.token_store import tokenize_split, training_files
+    from neshmm.tokens import Quantizer, Vocab
+
+    folder, source = corpus_train_dir(demo_files=files or 200)
+    paths = find_midi_files(folder)
+    if files:
+        paths = paths[:: max(1, len(paths) // files)][:files]
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=effective_jobs(jobs), batch_size=64)(
+        delayed(parse_file)(p, p.name) for p in paths
+    )
+    split = build_split(results)
+    chosen = training_files(len(split.files), sample_fraction, 17)
+    q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
+    seqs = tokenize_split(split, voice, q, chosen)
+    vocab = Vocab.build(seqs.tokens)
+    return VoiceData(vocab.encode(seqs.tokens), seqs.lengths, vocab.size, f"{source}, {len(paths)} files")
+
+
+def take_fraction(data: VoiceData, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first sequences holding about ``fraction`` of the tokens."""
+    if fraction >= 1:
+        return data.ids, data.lengths
+    n = max(1, int(np.searchsorted(np.cumsum(data.lengths), fraction * len(data.ids))) + 1)
+    lengths = data.lengths[:n]
+    return data.ids[: lengths.sum()], lengths

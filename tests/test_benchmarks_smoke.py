@@ -1,0 +1,72 @@
+"""The benchmark scripts run and print what they promise (columns, not timings).
+
+The smoke tests run on a tiny generated demo corpus with ``--quick``. The real benchmark
+on NES-MDB is marked ``benchmark`` and runs only when asked: ``NESHMM_BENCHMARK=1 pytest
+-m benchmark tests/test_benchmarks_smoke.py``. No test here asserts a time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_module(module: str, *args: str, tmp_path: Path, timeout: float = 900, real: bool = False):
+    env = dict(os.environ)
+    if not real:
+        env["NESMDB_DIR"] = str(tmp_path / "no-nesmdb-here")  # force the demo corpus
+    env["TMPDIR"] = str(tmp_path)
+    env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("PYTHONHASHSEED", "0")
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    assert proc.returncode == 0, f"{module} failed\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_pipeline_benchmark_quick_prints_every_column(tmp_path):
+    # One run covers both sides and the extrapolated baseline (1 timed EM iteration of 4).
+    out = run_module(
+        "benchmarks.pipeline", "--quick", "--demo", "--n-iter", "4", "--baseline-iters", "1",
+        "--json", str(tmp_path / "bench.json"), tmp_path=tmp_path,
+    )
+    assert "corpus: demo corpus" in out
+    for section in ("## BASELINE", "## OURS", "## baseline / ours"):
+        assert section in out
+    for column in ("wall_s", "cpu_s", "peak_MB", "tokens", "tok/s", "em_iters", "s/iter",
+                   "ratio_wall", "ratio_cpu"):
+        assert f" {column} " in out, column
+    for stage in ("parse", "fit p1 hmm", "markov", "prepare", "tokenize", "train p1 model",
+                  "train p1 baseline", "sample", "evaluate", "TOTAL (raw MIDI -> metrics)"):
+        assert f"| {stage} " in out, stage
+    assert "EXTRAPOLATED from 1 timed iterations to" in out
+    assert "load average after" in out
+    assert (tmp_path / "bench.json").is_file()
+
+
+def test_scaling_benchmark_prints_cost_per_t_k2(tmp_path):
+    out = run_module(
+        "benchmarks.scaling", "--files", "8", "--iters", "1", "--ks", "2", "4", "--fractions", "0.5", "1",
+        tmp_path=tmp_path,
+    )
+    assert "vs n_components" in out and "vs corpus size" in out
+    for column in ("wall_s/iter", "cpu_s/iter", "cpu_ns/(T*K^2)"):
+        assert column in out
+
+
+@pytest.mark.benchmark
+@pytest.mark.skipif(not os.environ.get("NESHMM_BENCHMARK"), reason="real benchmark; set NESHMM_BENCHMARK=1")
+def test_real_benchmark_on_a_nesmdb_subset(tmp_path):
+    out = run_module(
+        "benchmarks.pipeline", "--files", "300", "--n-iter", "10", "--baseline-iters", "2",
+        tmp_path=tmp_path, timeout=3600, real=True,
+    )
+    assert "## baseline / ours" in out

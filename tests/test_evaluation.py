@@ -1,0 +1,328 @@
+"""Evaluation checked by hand: held-out likelihood with unknown tokens, excerpts, scoring.
+
+Every expected number here is written out from the definition (products of
+probabilities, sums over state paths), never computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neshmm import metrics
+from neshmm.evaluation import (
+    VoiceScore,
+    control_excerpts,
+    excerpt,
+    markdown_mean_std,
+    nested,
+    piece_tokens,
+    score_generated,
+    score_likelihood,
+    table,
+)
+from neshmm.models.hmm import HMMModel
+from neshmm.models.markov import MarkovModel
+from neshmm.sampling import write_piece
+from neshmm.tokens import UNK_ID, Quantizer, Vocab
+
+BINS = (0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+Q = Quantizer(BINS, (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
+EPS = 1e-8
+
+# Three symbols: a rest C and two notes A, B (all one beat, bin 3). Sorted vocabulary:
+# C=(0,3,0) -> id 1, A=(60,3,8) -> id 2, B=(62,3,8) -> id 3; id 0 is <unk>.
+A, B, C = (60, 3, 8), (62, 3, 8), (0, 3, 0)
+X = (64, 3, 8)  # never in training: <unk>
+
+
+def toks(*rows) -> np.ndarray:
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def vocab() -> Vocab:
+    return Vocab.build(toks(A, B, C))
+
+
+def mix(p: float, w: float, n_symbols: int = 4) -> float:
+    """The documented unknown-token policy: (1 - w) p + w / n_symbols."""
+    return (1 - w) * p + w / n_symbols
+
+
+# --- held-out likelihood: Markov chain over 3 symbols ----------------------------------
+
+
+def test_vocab_ids_used_by_the_hand_computations():
+    v = vocab()
+    assert v.encode(toks(C, A, B, X)).tolist() == [1, 2, 3, UNK_ID]
+    assert v.size == 4
+
+
+def fitted_markov() -> MarkovModel:
+    v = vocab()
+    train = [toks(A, B, A, C), toks(B, A)]
+    ids = v.encode(np.concatenate(train))
+    return MarkovModel(v.size, alpha=1.0).fit(ids, np.array([4, 2]))
+
+
+def test_markov_fit_by_hand():
+    m = fitted_markov()
+    # Starts: A once, B once; add-one over 4 symbols -> (c + 1) / (2 + 4).
+    assert m.startprob == pytest.approx([1 / 6, 1 / 6, 2 / 6, 2 / 6], abs=1e-15)
+    # Transitions A->B, B->A, A->C in file 1, B->A in file 2 (never across files).
+    assert m.transmat[2] == pytest.approx([1 / 6, 2 / 6, 1 / 6, 2 / 6], abs=1e-15)  # from A
+    assert m.transmat[3] == pytest.approx([1 / 6, 1 / 6, 3 / 6, 1 / 6], abs=1e-15)  # from B
+    assert m.transmat[1] == pytest.approx([1 / 4] * 4, abs=1e-15)  # from C: never left
+    assert m.transmat[0] == pytest.approx([1 / 4] * 4, abs=1e-15)  # from <unk>
+
+
+def test_markov_heldout_loglik_with_unknown_token_by_hand():
+    m, w = fitted_markov(), 0.01
+    # Held-out files: [A, X, B] and [C]; X is unknown.
+    held = [toks(A, X, B), toks(C)]
+    expected = (
+        math.log(mix(2 / 6, w))  # start A
+        + math.log(mix(1 / 6, w))  # A -> <unk>
+        + math.log(mix(1 / 4, w))  # <unk> -> B (the <unk> row is uniform)
+        + math.log(mix(1 / 6, w))  # start C
+    )
+    out = score_likelihood(m, vocab(), np.concatenate(held), np.array([3, 1]), [], w)
+    assert out["heldout_tokens"] == 4
+    assert out["heldout_unknown_tokens"] == 1
+    assert out["heldout_unknown_fraction"] == 0.25
+    assert out["heldout_loglik_per_token"] == pytest.approx(expected / 4, abs=1e-12)
+    assert out["heldout_perplexity"] == pytest.approx(math.exp(-expected / 4), rel=1e-12)
+    assert "self_loglik_per_token" not in out  # no generated piece given
+
+
+def test_markov_alpha_already_gives_unknown_tokens_mass():
+    """Add-alpha smoothing covers the <unk> column too, so for the Markov chain the mixing
+    weight only nudges an unknown token's cost: A -> <unk> is 1/6 before mixing."""
+    m = fitted_markov()
+    assert m.transmat[2, UNK_ID] == pytest.approx(1 / 6, abs=1e-15)
+    ids, lengths = vocab().encode(toks(A, X)), np.array([2])
+    got = m.log_likelihood(ids, lengths, 1e-6)
+    assert got == pytest.approx(math.log(mix(2 / 6, 1e-6)) + math.log(mix(1 / 6, 1e-6)), abs=1e-12)
+
+
+def test_self_loglik_scores_each_piece_and_averages():
+    m, w = fitted_markov(), 1e-6
+    pieces = [toks(A, B), toks(B), np.zeros((0, 3), dtype=np.int64)]  # empty piece is skipped
+    first = (math.log(mix(2 / 6, w)) + math.log(mix(2 / 6, w))) / 2
+    second = math.log(mix(2 / 6, w))
+    out = score_likelihood(m, vocab(), toks(A), np.array([1]), pieces, w)
+    assert out["self_loglik_per_token"] == pytest.approx((first + second) / 2, abs=1e-12)
+    assert out["n_iter"] == 0 and out["converged"] == 1
+
+
+def test_no_heldout_tokens_reports_count_but_no_score():
+    out = score_likelihood(fitted_markov(), vocab(), np.zeros((0, 3), dtype=np.int64), np.array([], dtype=np.int64), [], 1e-6)
+    assert out["heldout_tokens"] == 0 and out["heldout_unknown_tokens"] == 0
+    assert out["heldout_unknown_fraction"] is None
+    assert "heldout_loglik_per_token" not in out and "heldout_perplexity" not in out
+
+
+# --- held-out likelihood: HMM, by summing over every state path ------------------------
+
+
+def hand_hmm() -> HMMModel:
+    m = HMMModel(4, n_components=2)
+    m.startprob = np.array([0.6, 0.4])
+    m.transmat = np.array([[0.7, 0.3], [0.2, 0.8]])
+    # Column 0 (<unk>) is zero, as after training: only the smoothing gives it mass.
+    m.emissionprob = np.array([[0.0, 0.5, 0.4, 0.1], [0.0, 0.1, 0.2, 0.7]])
+    return m
+
+
+def brute_force_loglik(m: HMMModel, seqs: list[list[int]], w: float) -> float:
+    emit = (1 - w) * m.emissionprob + w / m.n_symbols
+    total = 0.0
+    for seq in seqs:
+        p = 0.0
+        for path in itertools.product(range(m.n_components), repeat=len(seq)):
+            q = m.startprob[path[0]] * emit[path[0], seq[0]]
+            for t in range(1, len(seq)):
+                q *= m.transmat[path[t - 1], path[t]] * emit[path[t], seq[t]]
+            p += q
+        total += math.log(p)
+    return total
+
+
+@pytest.mark.parametrize("implementation", ["scaling", "log"])
+def test_hmm_heldout_loglik_with_unknown_token_by_path_sum(implementation):
+    m, w = hand_hmm(), 0.01
+    m.implementation = implementation
+    seqs = [[2, 0, 3], [1]]  # A <unk> B | C
+    expected = brute_force_loglik(m, seqs, w)
+    got = m.log_likelihood(np.array([2, 0, 3, 1]), np.array([3, 1]), w)
+    assert got == pytest.approx(expected, abs=1e-12)
+    # The same through the evaluation function, from tokens.
+    out = score_likelihood(m, vocab(), toks(A, X, B, C), np.array([3, 1]), [], w)
+    assert out["heldout_unknown_tokens"] == 1
+    assert out["heldout_loglik_per_token"] == pytest.approx(expected / 4, abs=1e-12)
+    assert out["heldout_perplexity"] == pytest.approx(math.exp(-expected / 4), rel=1e-12)
+
+
+def test_hmm_single_token_by_hand():
+    """One token, written out fully: sum_s start[s] * emit[s, B]."""
+    m, w = hand_hmm(), 0.0
+    expected = math.log(0.6 * 0.1 + 0.4 * 0.7)
+    assert m.log_likelihood(np.array([3]), np.array([1]), w) == pytest.approx(expected, abs=1e-14)
+
+
+@pytest.mark.parametrize("w", [1e-6, 1e-3, 0.5])
+def test_hmm_unknown_token_costs_exactly_log_w_over_n_symbols(w):
+    """A trained HMM never emits <unk> (its column is 0), so an unknown token's probability
+    is the smoothing mass alone, w / n_symbols, whatever the state: the documented policy."""
+    got = hand_hmm().log_likelihood(np.array([UNK_ID]), np.array([1]), w)
+    assert got == pytest.approx(math.log(w / 4), abs=1e-12)
+
+
+# --- generated MIDI read back ----------------------------------------------------------
+
+
+def test_generated_tokens_survive_the_midi_round_trip(tmp_path):
+    """What evaluate scores is what the sampler drew: tokens -> sample MIDI -> tokens is the
+    identity (for tokens without two rests in a row, which a listener hears as one rest).
+    Velocities matter most: writing the quantized value 8 as MIDI velocity 8 would be read
+    back as 6."""
+    tokens = {
+        "p1": toks((60, 3, 8), (0, 1, 0), (62, 2, 6), (64, 4, 10)),
+        "tr": toks((0, 4, 0), (45, 3, 2)),
+        "no": toks((3, 0, 4), (5, 0, 6)),
+    }
+    path = tmp_path / "piece.mid"
+    write_piece(path, tokens, Q, 22050, 16.0)
+    back = piece_tokens(path, Q)
+    assert set(back) == {"p1", "tr", "no"}  # the empty p2 track is not a voice
+    for voice, t in tokens.items():
+        assert back[voice].tolist() == t.tolist(), voice
+
+
+# --- the real-vs-real control ----------------------------------------------------------
+
+
+def test_excerpt_by_hand():
+    # Onsets (beats): 0, 1, 3, 3.5, 4.5, 8.5 for durations 1, 2, .5, 1, 4, 1.
+    t = toks((60, 3, 8), (0, 4, 0), (62, 1, 8), (64, 3, 8), (65, 5, 8), (67, 3, 8))
+    assert excerpt(t, Q, 0.0, 3.0).tolist() == t[:2].tolist()  # 1 + 2 = 3 beats fits exactly
+    assert excerpt(t, Q, 0.0, 2.9).tolist() == t[:1].tolist()  # the rest would run past
+    assert excerpt(t, Q, 0.5, 2.0).tolist() == t[1:2].tolist()  # starts at the next onset
+    assert excerpt(t, Q, 3.0, 100.0).tolist() == t[2:].tolist()  # to the end
+    assert excerpt(t, Q, 20.0, 4.0).shape == (0, 3)  # past the end
+    assert excerpt(t, Q, 4.5, 0.5).shape == (0, 3)  # first token (4 beats) too long
+
+
+def test_control_excerpts_have_the_sample_length_and_come_from_the_songs():
+    rng = np.random.default_rng(0)
+    songs = [toks(*[(int(p), int(d), 8) for p, d in zip(rng.integers(40, 80, 300), rng.integers(0, 5, 300))])
+             for _ in range(4)]
+    ex = control_excerpts(songs, Q, 6, 16.0, seed=3, voice="p1")
+    assert len(ex) == 6
+    for e in ex:
+        beats = Q.beats(e[:, 1]).sum()
+        assert 16.0 - 2.0 < beats <= 16.0  # the longest token here is two beats (bin 4)
+        # a contiguous slice of one of the songs
+        assert any(
+            any(np.array_equal(s[i : i + len(e)], e) for i in range(len(s) - len(e) + 1)) for s in songs
+        )
+
+
+def test_control_excerpts_are_deterministic_and_seed_dependent():
+    rng = np.random.default_rng(1)
+    songs = [toks(*[(int(p), 2, 8) for p in rng.integers(40, 80, 200)]) for _ in range(5)]
+    a = control_excerpts(songs, Q, 4, 8.0, seed=0, voice="p1")
+    b = control_excerpts(songs, Q, 4, 8.0, seed=0, voice="p1")
+    c = control_excerpts(songs, Q, 4, 8.0, seed=1, voice="p1")
+    d = control_excerpts(songs, Q, 4, 8.0, seed=0, voice="p2")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, d))
+
+
+def test_control_excerpts_short_song_whole_and_no_song_empty():
+    short = toks(A, B, C)  # 3 beats < 8
+    ex = control_excerpts([short, np.zeros((0, 3), dtype=np.int64)], Q, 3, 8.0, seed=0, voice="tr")
+    assert [e.tolist() for e in ex] == [short.tolist()] * 3  # the empty song is never picked
+    assert control_excerpts([], Q, 3, 8.0, seed=0, voice="tr") == []
+
+
+# --- scoring generated pieces -----------------------------------------------------------
+
+
+def test_score_generated_mean_and_std_over_pieces_by_hand():
+    ref = [toks(A, B, A, C)]
+    p1, p2 = toks(A, A), toks(B, C)
+    s = score_generated(ref, [p1, p2], list(BINS), EPS, seed=0)
+    k1, k2 = metrics.kl_pitch(ref, [p1], EPS), metrics.kl_pitch(ref, [p2], EPS)
+    assert s.kl["kl_pitch"] == pytest.approx((k1 + k2) / 2, abs=1e-15)
+    assert s.kl["kl_pitch_std"] == pytest.approx(abs(k1 - k2) / 2, abs=1e-15)
+    assert s.kl["kl_pitch_pooled"] == pytest.approx(metrics.kl_pitch(ref, [p1, p2], EPS), abs=1e-15)
+    # ref pitches 60:2, 62:1; pooled gen 60:2, 62:1 -> identical histograms.
+    assert s.kl["kl_pitch_pooled"] == pytest.approx(0.0, abs=1e-12)
+    assert set(s.mgeval) == {f"oa_{f}" for f in metrics.MGEVAL_FEATURES} | {
+        f"kl_{f}_intra_inter" for f in metrics.MGEVAL_FEATURES
+    }
+
+
+def test_score_generated_voice_missing_from_every_piece():
+    """A voice the model never sounded: KL finite (epsilon), MGEval undefined (None)."""
+    ref = [toks(A, B), toks(B, C, A)]
+    empty = np.zeros((0, 3), dtype=np.int64)
+    s = score_generated(ref, [empty, empty], list(BINS), EPS, seed=0)
+    # An empty histogram + epsilon is uniform over 128 pitches: KL = sum p log(128 p).
+    p = (np.bincount([60, 62, 62, 60], minlength=128) + EPS) / (4 + 128 * EPS)
+    assert s.kl["kl_pitch"] == pytest.approx(float(np.sum(p * np.log(128 * p))), abs=1e-12)
+    assert s.kl["kl_pitch_std"] == 0.0
+    assert all(v is None for v in s.mgeval.values())
+
+
+def test_score_generated_needs_a_piece():
+    with pytest.raises(ValueError):
+        score_generated([toks(A)], [], list(BINS), EPS, seed=0)
+
+
+# --- layout: json for dvc metrics, tables ---------------------------------------------
+
+
+def scores_fixture() -> dict[str, dict[str, VoiceScore]]:
+    return {
+        "p1": {
+            "hmm": VoiceScore(kl={"kl_pitch": 0.5, "kl_pitch_std": 0.1}, loglik={"heldout_loglik_per_token": -3.0}),
+            "markov": VoiceScore(kl={"kl_pitch": 0.25, "kl_pitch_std": 0.05}, loglik={"heldout_loglik_per_token": -2.0}),
+            "real_valid": VoiceScore(kl={"kl_pitch": 1.0, "kl_pitch_std": 0.2}),
+        },
+        "no": {
+            "hmm": VoiceScore(skipped="too few tokens"),
+            "markov": VoiceScore(kl={"kl_pitch": None, "kl_pitch_std": None}, loglik={"heldout_loglik_per_token": -1.0}),
+            "real_valid": VoiceScore(kl={"kl_pitch": 2.0, "kl_pitch_std": 0.0}),
+        },
+    }
+
+
+def test_nested_is_voice_model_metric_and_marks_skipped():
+    out = nested(scores_fixture(), "kl")
+    assert out["p1"]["hmm"] == {"kl_pitch": 0.5, "kl_pitch_std": 0.1}
+    assert out["no"]["hmm"] == {"skipped": 1}
+    ll = nested(scores_fixture(), "loglik")
+    assert "real_valid" not in ll["p1"]  # the control has no likelihood: no empty entry
+
+
+def test_table_rows_voices_columns_models_and_drops_all_nan_columns():
+    df = table(scores_fixture(), "kl", "kl_pitch")
+    assert list(df.index) == ["p1", "no"] and list(df.columns) == ["hmm", "markov", "real_valid"]
+    assert df.at["p1", "markov"] == 0.25 and math.isnan(df.at["no", "hmm"]) and math.isnan(df.at["no", "markov"])
+    ll = table(scores_fixture(), "loglik", "heldout_loglik_per_token")
+    assert list(ll.columns) == ["hmm", "markov"]  # real_valid: all NaN, dropped
+
+
+def test_markdown_mean_std_cells():
+    mean = pd.DataFrame({"hmm": [0.5, np.nan], "markov": [0.25, 1.0]}, index=["p1", "no"])
+    std = pd.DataFrame({"hmm": [0.1, np.nan], "markov": [0.05, np.nan]}, index=["p1", "no"])
+    md = markdown_mean_std(mean, std, ".2f")
+    assert "0.50 ± 0.10" in md and "0.25 ± 0.05" in md
+    assert "n/a" in md and "| 1.00" in md.replace("  ", " ") or "1.00 |" in md

@@ -1,0 +1,77 @@
+"""`dvc metrics diff` across two commits: one readable row per changed number.
+
+The user's loop from the README: commit a run, change a hyperparameter in conf/, rerun,
+commit, and ask DVC what changed. Only the numbers that depend on the changed model may
+move; the baseline's and the real-vs-real control's must not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import clone_of, compose_params, dvc, set_conf, sh
+
+pytestmark = pytest.mark.e2e
+
+VOICES = ("p1", "p2", "tr", "no")
+
+
+@pytest.fixture(scope="module")
+def two_commits(reproduced_repo: Path, tmp_path_factory) -> Path:
+    """The first run's commit, then a commit with model.n_components changed (read-only)."""
+    repo = clone_of(reproduced_repo, tmp_path_factory.mktemp("diff") / "repo")
+    set_conf(repo, "model/hmm.yaml", n_components=3)
+    compose_params(repo)
+    dvc(repo, "repro")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "hmm with 3 states")
+    return repo
+
+
+def test_metrics_diff_lists_changed_kl_and_loglik_per_voice(two_commits: Path):
+    diff = json.loads(dvc(two_commits, "metrics", "diff", "HEAD~1", "--json").stdout)
+    kl, ll = diff["metrics/kl.json"], diff["metrics/loglik.json"]
+    for v in VOICES:
+        for key, table in ((f"{v}.hmm.kl_pitch", kl), (f"{v}.hmm.heldout_loglik_per_token", ll),
+                           (f"{v}.hmm.heldout_perplexity", ll)):
+            row = table[key]
+            assert set(row) == {"old", "new", "diff"}, key
+            assert row["old"] != row["new"]
+            assert row["diff"] == pytest.approx(row["new"] - row["old"], rel=1e-9, abs=1e-12)
+    # The Markov baseline and the real-vs-real control did not change, so they are not listed.
+    changed = set(kl) | set(ll) | set(diff.get("metrics/mgeval.json", {}))
+    assert not {k for k in changed if ".markov." in k or ".real_valid." in k}, changed
+    # Held-out token counts do not depend on the model either.
+    assert not {k for k in ll if k.endswith(("heldout_tokens", "heldout_unknown_tokens"))}
+
+
+def test_metrics_diff_text_has_one_row_per_number(two_commits: Path):
+    out = dvc(two_commits, "metrics", "diff", "HEAD~1").stdout
+    rows = [line.split() for line in out.splitlines() if line.startswith("metrics/")]
+    keys = {(r[0], r[1]) for r in rows}
+    assert ("metrics/kl.json", "p1.hmm.kl_pitch") in keys
+    assert ("metrics/loglik.json", "no.hmm.heldout_loglik_per_token") in keys
+    # Path, metric, HEAD~1 value, workspace value, change: five cells per row.
+    assert all(len(r) == 5 for r in rows), out
+
+
+def test_metrics_show_flattens_voice_model_metric(repro_copy: Path):
+    shown = json.loads(dvc(repro_copy, "metrics", "show", "--json").stdout)
+    data = shown[""]["data"]["metrics/kl.json"]["data"]
+    assert set(data) == set(VOICES)
+    assert {"hmm", "markov", "real_valid"} <= set(data["p1"])
+    flat = dvc(repro_copy, "metrics", "show").stdout
+    assert "p1.hmm.kl_pitch" in flat and "tr.real_valid.kl_pitch_std" in flat
+
+
+def test_plots_diff_shows_both_revisions(two_commits: Path, tmp_path: Path):
+    dvc(two_commits, "plots", "diff", "HEAD~1", "-o", str(tmp_path / "out"))
+    page = (tmp_path / "out" / "index.html").read_text()
+    spec = json.loads(re.search(r"var spec = (\{.*?\});\n", page, flags=re.S).group(1))
+    revs = {v["rev"] for v in spec["data"]["values"]}
+    assert revs == {"HEAD~1", "workspace"}  # told apart by line dash in the template
+    assert len(re.findall(r'<img src="', page)) == 2  # the PNG of each revision
