@@ -81,10 +81,16 @@ def main(argv=None) -> int:
               f"{hist[-1] / len(X):.4f} per token)\n")
         print("| stop when gain < | first iteration |")
         print("|---|---:|")
-        for label, thr in [("0.01 (tol default, absolute)", 0.01), ("1.0", 1.0), ("10.0", 10.0),
-                           ("1e-5 per token", 1e-5 * len(X)), ("1e-4 per token", 1e-4 * len(X))]:
+        for label, thr in [("0.01 (tol default, absolute)", 0.01), ("10.0", 10.0),
+                           ("1e-5 per token", 1e-5 * len(X)), ("1e-4 per token", 1e-4 * len(X)),
+                           ("1e-3 per token", 1e-3 * len(X))]:
             below = np.flatnonzero(gains < thr)
             print(f"| {label} | {int(below[0]) + 2 if len(below) else 'not within ' + str(len(hist))} |")
+        print("\n| iteration | log-likelihood per token | gain per token over the previous iteration |")
+        print("|---:|---:|---:|")
+        for it in (2, 5, 10, 25, 50, 75, len(hist)):
+            if 2 <= it <= len(hist):
+                print(f"| {it} | {hist[it - 1] / len(X):.5f} | {gains[it - 2] / len(X):.2e} |")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,14 +138,20 @@ class Split:
     def load(cls, path: Path) -> "Split":
         if not Path(path).exists():
             raise DataError(f"{path}: prepared corpus missing; run `dvc repro prepare`")
-        with np.load(path, allow_pickle=False) as z:
-            files = json.loads(bytes(z["files_json"]).decode())
-            return cls(
-                files=files,
-                ticks_per_beat=z["ticks_per_beat"],
-                notes={v: z[f"{v}_notes"] for v in VOICES},
-                offsets={v: z[f"{v}_offsets"] for v in VOICES},
-            )
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                files = json.loads(bytes(z["files_json"]).decode())
+                return cls(
+                    files=files,
+                    ticks_per_beat=z["ticks_per_beat"],
+                    notes={v: z[f"{v}_notes"] for v in VOICES},
+                    offsets={v: z[f"{v}_offsets"] for v in VOICES},
+                )
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise DataError(
+                f"{path}: not a readable prepared corpus ({type(exc).__name__}: {exc}); "
+                "run `dvc repro -f prepare`"
+            ) from None
 
 
 def build_split(results: list[FileResult]) -> Split:

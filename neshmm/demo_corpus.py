@@ -548,7 +548,8 @@ def generate_corpus(
             raise ValueError(f"n_{split} must be a non-negative integer, got {n!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".demo-corpus-", dir=out_dir))
+    # *.tmp: a scratch folder left by a killed run is git- and DVC-ignored (.gitignore, .dvcignore).
+    scratch = Path(tempfile.mkdtemp(prefix=".demo-corpus-", suffix=".tmp", dir=out_dir))
     try:
         names: dict[str, list[str]] = {}
         index = 0

@@ -9,6 +9,7 @@ only the files sampled for training (``data.sample_fraction``).
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,12 @@ def load_voice(token_dir: Path, voice: str) -> VoiceTokens:
     npz, vocab_path = Path(token_dir) / f"{voice}.npz", Path(token_dir) / f"{voice}.vocab.json"
     if not npz.exists() or not vocab_path.exists():
         raise DataError(f"{npz}: tokens missing; run `dvc repro tokenize`")
-    with np.load(npz, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return VoiceTokens(voice, Vocab.load(vocab_path), arrays)
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        vocab = Vocab.load(vocab_path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # JSONDecodeError is a ValueError
+        raise DataError(
+            f"{npz}: not readable tokens ({type(exc).__name__}: {exc}); run `dvc repro -f tokenize`"
+        ) from None
+    return VoiceTokens(voice, vocab, arrays)

@@ -366,3 +366,30 @@ def test_read_midi_of_a_directory_is_a_midi_read_error(tmp_path):
     with pytest.raises(MidiReadError) as e:
         read_midi(tmp_path)
     assert e.value.reason == "unreadable_file"
+
+
+def test_a_damaged_prepared_or_token_file_is_one_line_not_a_traceback(tmp_path):
+    """Stage outputs are written atomically, but a user may still copy a broken one in."""
+    corpus = tmp_path / "corpus"
+    for split, n in (("train", 4), ("valid", 1), ("test", 1)):
+        for i in range(n):
+            write(corpus / split, f"{i}.mid", good_song(shift=i))
+    work = tmp_path / "work"
+    work.mkdir()
+    params_for(work, corpus, min_train_tokens=1)
+    assert run_stage(work, "prepare").returncode == 0
+    assert run_stage(work, "tokenize").returncode == 0
+    tokens = work / "data/tokens/p1.npz"
+    tokens.write_bytes(tokens.read_bytes()[:100])
+    env = tool_env()
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-m", "stages.train", "--voice", "p1", "--role", "baseline"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error [train]: data/tokens/p1.npz: not readable tokens (")
+    assert proc.stderr.strip().endswith("run `dvc repro -f tokenize`")
+    prepared = work / "data/prepared/train.npz"
+    prepared.write_bytes(b"garbage")
+    proc = run_stage(work, "tokenize")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error [tokenize]: data/prepared/train.npz: not a readable prepared corpus (")
