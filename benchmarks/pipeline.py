@@ -21,8 +21,13 @@ memory (resident, summed over the tree), tokens, tokens per second, EM iteration
 seconds per iteration, and then baseline/ours ratios.
 
 Training order: DVC runs the ``train@<voice>-<role>`` stages one after another; that is
-what ``--train-jobs 1`` (default) measures. ``--train-jobs 2`` runs them two at a time, which
-is what a joblib-parallel train over voices would give.
+what ``--train-jobs 1`` (default) measures (each HMM fit still splits its E-step over one
+worker process per core, see neshmm.models.hmm). ``--train-jobs 2`` runs them two at a time,
+which is what a joblib-parallel train over voices would give.
+
+On a few dozen files ours is slower than the baseline: every stage is a fresh Python
+process that imports numpy/hmmlearn/pandas (~1-2 s each); the speed-ups show from a few
+hundred files on.
 
 Timings depend on load: the header prints the load average before and after, and CPU time
 is reported next to wall time because it is much less sensitive to other processes.

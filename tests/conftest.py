@@ -24,6 +24,7 @@ SMALL_CONF = {
     "demo/default.yaml": {"n_train": 16, "n_valid": 4, "n_test": 4},
     "model/hmm.yaml": {"n_components": 4, "n_iter": 8},
     "sample/default.yaml": {"n_samples": 2, "beats": 32.0},
+    "render/default.yaml": {"max_per_role": 1, "n_reference": 1},
 }
 
 

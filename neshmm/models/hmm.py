@@ -9,7 +9,9 @@ which computes the same sufficient statistics as hmmlearn but batched over seque
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import time
 import warnings
@@ -92,9 +94,24 @@ def chunk_stats(ids, offsets, chunk, startprob, transmat, emission_t, params) ->
     return part
 
 
+def single_threaded_blas():
+    """Keep BLAS to one thread for the E-step's small, tall matrix products.
+
+    OpenBLAS splits ``fwd.T @ (B * bwd)`` (K x 32768 by 32768 x K) over all cores, and the
+    synchronisation costs more than the product: measured on 2 cores, an EM iteration with
+    K=32 took 11 s with BLAS threads and 2 s without.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn, hence with hmmlearn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _chunks_stats(ids, offsets, chunks, startprob, transmat, emission_t, params) -> list[dict]:
     """:func:`chunk_stats` for consecutive chunks (one worker process's share)."""
-    return [chunk_stats(ids, offsets, c, startprob, transmat, emission_t, params) for c in chunks]
+    with single_threaded_blas():
+        return [chunk_stats(ids, offsets, c, startprob, transmat, emission_t, params) for c in chunks]
 
 
 def _split_evenly(chunks: list[tuple[int, int]], offsets: np.ndarray, n: int) -> list[list[tuple[int, int]]]:
@@ -103,6 +120,17 @@ def _split_evenly(chunks: list[tuple[int, int]], offsets: np.ndarray, n: int) ->
     cut = np.searchsorted(ends, ends[-1] * np.arange(1, n) / n, side="left") + 1
     bounds = [0, *np.minimum(cut, len(chunks)).tolist(), len(chunks)]
     return [chunks[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+# What forked E-step workers read: set in the parent just before the pool forks, so the
+# token ids reach the workers by copy-on-write instead of being pickled every iteration.
+_FORK_STATE: dict = {}
+
+
+def _forked_run(args) -> list[dict]:
+    index, startprob, transmat, emission_t, params = args
+    st = _FORK_STATE
+    return _chunks_stats(st["ids"], st["offsets"], st["runs"][index], startprob, transmat, emission_t, params)
 
 
 class BatchedCategoricalHMM(CategoricalHMM):
@@ -123,13 +151,41 @@ class BatchedCategoricalHMM(CategoricalHMM):
 
     The arithmetic is the same up to the order of floating-point additions (the results
     agree with hmmlearn to ~1e-12 relative; tests/test_hmm_implementations.py checks
-    this). With ``n_workers > 1`` and enough data, runs of chunks go to joblib worker
-    processes (threads do not help: hmmlearn's C routines hold the GIL for short
-    sequences); the per-chunk statistics are still summed in chunk order, so the fitted
-    model is bit-for-bit the same for any ``n_workers``.
+    this). With ``n_workers > 1``, enough data and a platform that can fork, runs of chunks
+    go to forked worker processes that live for one ``fit`` (threads do not help:
+    hmmlearn's C routines hold the GIL on short sequences); the per-chunk statistics are
+    still summed in chunk order, so the fitted model is bit-for-bit the same for any
+    ``n_workers``.
     """
 
     n_workers: int = 1  # set after construction (sklearn estimators take only declared params)
+    _pool = None
+
+    def fit(self, X, lengths=None):
+        X = np.asarray(X)
+        lengths = np.asarray([len(X)] if lengths is None else lengths, dtype=np.int64)
+        pool = None
+        if (
+            self.implementation == "scaling"
+            and X.ndim == 2
+            and int(self.n_workers) > 1
+            and len(X) >= PARALLEL_MIN_TOKENS
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            runs = _split_evenly(sequence_chunks(lengths), offsets, int(self.n_workers))
+            if len(runs) > 1:
+                _FORK_STATE.update(ids=np.ascontiguousarray(X[:, 0], dtype=np.int64), offsets=offsets, runs=runs)
+                pool = multiprocessing.get_context("fork").Pool(len(runs))
+        self._pool = pool
+        try:
+            return super().fit(X, lengths)
+        finally:
+            self._pool = None
+            if pool is not None:
+                pool.close()
+                pool.join()
+                _FORK_STATE.clear()
 
     def _do_estep(self, X, lengths):
         if self.implementation != "scaling":
@@ -142,17 +198,12 @@ class BatchedCategoricalHMM(CategoricalHMM):
         chunks = sequence_chunks(lengths)
         emission_t = np.ascontiguousarray(self.emissionprob_.T)  # (n_features, n_components)
         args = (self.startprob_, self.transmat_, emission_t, self.params)
-        n_workers = max(1, min(int(self.n_workers), len(chunks)))
-        if n_workers > 1 and len(ids) >= PARALLEL_MIN_TOKENS:
-            from joblib import Parallel, delayed
-
-            runs = _split_evenly(chunks, offsets, n_workers)
-            results = Parallel(n_jobs=len(runs), backend="loky")(
-                delayed(_chunks_stats)(ids, offsets, run, *args) for run in runs
-            )
+        if self._pool is not None and len(ids) == len(_FORK_STATE.get("ids", ())):
+            n_runs = len(_FORK_STATE["runs"])
+            results = self._pool.map(_forked_run, [(i, *args) for i in range(n_runs)])
             parts = [part for result in results for part in result]
         else:
-            parts = [chunk_stats(ids, offsets, c, *args) for c in chunks]
+            parts = _chunks_stats(ids, offsets, chunks, *args)
         logprobs = []
         for part in parts:
             stats["nobs"] += part["nobs"]
