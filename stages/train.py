@@ -55,7 +55,10 @@ def train_one(
         print(f"warning: train {voice}/{role}: skipped, {reason}", file=sys.stderr)
         return
     check_model_fits_data(cfg_model, role, voice, len(ids))
-    model = build_model(cfg_model, tokens.vocab.size).fit(ids, lengths)
+    model = build_model(cfg_model, tokens.vocab.size)
+    if hasattr(model, "n_jobs"):
+        model.n_jobs = cfg.jobs  # E-step worker processes; 0 = one per core (not saved)
+    model.fit(ids, lengths)
     model.save(out, voice=voice, role=role)
     info = model.fit_info
     atomic.write_json(
