@@ -9,7 +9,6 @@ and the pitch histograms per voice as plots/pitch_hist.csv (for `dvc plots`) and
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -148,13 +147,9 @@ def write_tables(scores, part: str) -> dict[str, str]:
 
 def write_tables_dir(csvs: dict[str, str]) -> None:
     """metrics/tables/ rebuilt from scratch, so a metric that disappears leaves no stale file."""
-    tmp = TABLES_DIR.with_name(TABLES_DIR.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for key, text in csvs.items():
-        (tmp / f"{key}.csv").write_text(text, encoding="utf-8")
-    shutil.rmtree(TABLES_DIR, ignore_errors=True)
-    tmp.rename(TABLES_DIR)
+    with atomic.atomic_dir(TABLES_DIR) as tmp:
+        for key, text in csvs.items():
+            (tmp / f"{key}.csv").write_text(text, encoding="utf-8")
 
 
 def main(cfg: Config) -> None:

@@ -1,7 +1,6 @@
 """Stage `render`: WAV audio (NES APU synthesis) and piano rolls of samples and real pieces, plus render/index.html."""
 
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,15 +35,12 @@ def main(cfg: Config) -> None:
     pieces += reference_pieces(PREPARED / f"{r.reference_split}.npz", r.n_reference, float(index["beats"]))
     voicing = Voicing(duty_p1=r.duty.p1, duty_p2=r.duty.p2, noise_short_mode=r.noise_short_mode)
     # Rebuild the folder from scratch so fewer samples never leave stale files behind.
-    tmp = OUT.with_name(OUT.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    entries = render_all(pieces, tmp, r.sample_rate, voicing, r.gain, effective_jobs(cfg.jobs))
-    compare = comparison(pieces, tmp / "compare.png")
-    render_config = asdict(r)
-    atomic.write_json(tmp / "render.json", {"config": render_config, "pieces": entries})
-    atomic.write_text(tmp / "index.html", page(entries, index, models, load_metrics(KL), render_config, compare))
-    shutil.rmtree(OUT, ignore_errors=True)
-    tmp.rename(OUT)
+    with atomic.atomic_dir(OUT) as tmp:
+        entries = render_all(pieces, tmp, r.sample_rate, voicing, r.gain, effective_jobs(cfg.jobs))
+        compare = comparison(pieces, tmp / "compare.png")
+        render_config = asdict(r)
+        atomic.write_json(tmp / "render.json", {"config": render_config, "pieces": entries})
+        atomic.write_text(tmp / "index.html", page(entries, index, models, load_metrics(KL), render_config, compare))
     print(f"render: {len(entries)} pieces (WAV + piano roll) in {OUT}/; open {OUT}/index.html")
 
 

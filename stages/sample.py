@@ -1,6 +1,5 @@
 """Stage `sample`: draw `sample.n_samples` seeded four-voice pieces per model as MIDI files."""
 
-import shutil
 from pathlib import Path
 
 from neshmm import atomic
@@ -39,21 +38,17 @@ def main(cfg: Config, models: Path = MODELS, tokens_dir: Path = TOKENS, out: Pat
     q = quantizer_from_config(cfg.tokenize)
     s = cfg.sample
     index = {"beats": s.beats, "ticks_per_beat": s.ticks_per_beat, "seed": s.seed, "roles": {}}
-    # Rebuild the folder from scratch: a smaller n_samples must not leave old pieces behind.
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for role_index, role in enumerate(ROLES):
-        voice_models, skipped, name = load_role(role, list(cfg.voices), models, tokens_dir)
-        files = []
-        for piece in range(s.n_samples):
-            tokens = sample_piece(voice_models, q, s.beats, s.seed, role_index, piece)
-            path = tmp / role / f"{piece:03d}.mid"
-            write_piece(path, tokens, q, s.ticks_per_beat, s.beats)
-            files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
-        index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
-    atomic.write_json(tmp / "index.json", index)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    # Rebuilt from scratch and swapped in whole: a smaller n_samples leaves no old pieces.
+    with atomic.atomic_dir(out) as tmp:
+        for role_index, role in enumerate(ROLES):
+            voice_models, skipped, name = load_role(role, list(cfg.voices), models, tokens_dir)
+            files = []
+            for piece in range(s.n_samples):
+                tokens = sample_piece(voice_models, q, s.beats, s.seed, role_index, piece)
+                write_piece(tmp / role / f"{piece:03d}.mid", tokens, q, s.ticks_per_beat, s.beats)
+                files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
+            index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
+        atomic.write_json(tmp / "index.json", index)
     n = sum(len(r["files"]) for r in index["roles"].values())
     print(f"sample: {n} pieces of {s.beats:g} beats in {out}/ ({', '.join(r['model'] for r in index['roles'].values())})")
 
