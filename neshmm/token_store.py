@@ -70,14 +70,17 @@ def training_files(n_files: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_files, size=k, replace=False))
 
 
-def save_voice(path: Path, vocab: Vocab, seqs: dict[str, Sequences]) -> None:
-    arrays = {}
+def save_voice(path: Path, vocab: Vocab, seqs: dict[str, Sequences]) -> dict[str, np.ndarray]:
+    """Write the voice's artifact; return the ids per split so callers need not encode again."""
+    arrays, ids = {}, {}
     for s, sq in seqs.items():
+        ids[s] = vocab.encode(sq.tokens)
         arrays[f"{s}_tokens"] = sq.tokens.astype(np.int32)
-        arrays[f"{s}_ids"] = vocab.encode(sq.tokens).astype(np.int32)
+        arrays[f"{s}_ids"] = ids[s].astype(np.int32)
         arrays[f"{s}_lengths"] = sq.lengths
         arrays[f"{s}_files"] = sq.files
     atomic.write_npz(path, **arrays)
+    return ids
 
 
 @dataclass

@@ -35,14 +35,14 @@ def main(cfg: Config, prepared: Path = PREPARED, out: Path = OUT) -> None:
             }
             vocab = Vocab.build(seqs["train"].tokens)
             vocab.save(tmp / f"{voice}.vocab.json", voice=voice, duration_bins=list(q.duration_bins))
-            save_voice(tmp / f"{voice}.npz", vocab, seqs)
+            ids = save_voice(tmp / f"{voice}.npz", vocab, seqs)
             summary["voices"][voice] = {
                 "vocab_size": len(vocab.tokens),
                 **{
                     s: {
                         "sequences": int(len(sq.lengths)),
                         "tokens": int(len(sq.tokens)),
-                        "unknown_tokens": int((vocab.encode(sq.tokens) == UNK_ID).sum()),
+                        "unknown_tokens": int((ids[s] == UNK_ID).sum()),
                     }
                     for s, sq in seqs.items()
                 },
