@@ -25,7 +25,7 @@ def corpus_train_dir(demo_files: int = 200) -> tuple[Path, str]:
     real = Path(os.environ.get("NESMDB_DIR", ROOT.parent / "shared" / "nesmdb_midi")) / "train"
     if real.is_dir() and any(real.glob("*.mid")):
         return real, f"real NES-MDB ({real})"
-    from neshmm.demo_corpus import generate_corpus
+    from neshmm.data.demo_corpus import generate_corpus
 
     out = Path(tempfile.gettempdir()) / f"neshmm-bench-demo-{demo_files}-1"
     if not (out / "COMPLETE").exists():
@@ -36,9 +36,9 @@ def corpus_train_dir(demo_files: int = 200) -> tuple[Path, str]:
 
 def voice_ids(voice: str = "p1", files: int | None = None, sample_fraction: float = 0.5, jobs: int = 0) -> VoiceData:
     """Ids and lengths of ``voice`` over the seeded training half, as the pipeline makes them."""
-    from neshmm.corpus import build_split, effective_jobs, parse_file, find_midi_files
-    from neshmm.token_store import tokenize_split, training_files
-    from neshmm.tokens import Quantizer, Vocab
+    from neshmm.data.corpus import build_split, effective_jobs, parse_file, find_midi_files
+    from neshmm.data.token_store import tokenize_split, training_files
+    from neshmm.data.tokens import Quantizer, Vocab
 
     folder, source = corpus_train_dir(demo_files=files or 200)
     paths = find_midi_files(folder)

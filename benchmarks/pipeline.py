@@ -73,7 +73,7 @@ def _subset(paths: list[Path], n: int, seed: int) -> list[Path]:
 
 def _demo_corpus(n_train: int, n_valid: int, cache: Path) -> Path:
     """The demo generator's corpus at this size, cached (generation is deterministic)."""
-    from neshmm.demo_corpus import generate_corpus
+    from neshmm.data.demo_corpus import generate_corpus
 
     out = cache / f"neshmm-bench-demo-{n_train}-{n_valid}"
     if not (out / "COMPLETE").exists():
@@ -85,7 +85,7 @@ def _demo_corpus(n_train: int, n_valid: int, cache: Path) -> Path:
 
 def prepare_corpus(args, work: Path) -> dict:
     """Pick the corpus and the file subset; return where it is and how it was chosen."""
-    from neshmm.corpus import find_midi_files
+    from neshmm.data.corpus import find_midi_files
 
     real = nesmdb_dir()
     use_real = not args.demo and (real / "train").is_dir() and find_midi_files(real / "train")
@@ -104,7 +104,7 @@ def prepare_corpus(args, work: Path) -> dict:
         n_valid = max(1, round(n_train * NESMDB_VALID_FILES / NESMDB_TRAIN_FILES))
         cache = work if args.quick else Path(tempfile.gettempdir())
         source = _demo_corpus(n_train, n_valid, cache)
-        label = f"demo corpus (neshmm.demo_corpus, seed 0) at {source}: NES-MDB not found" + (
+        label = f"demo corpus (neshmm.data.demo_corpus, seed 0) at {source}: NES-MDB not found" + (
             " (--demo)" if args.demo else f" at {real}"
         )
     splits = {}
@@ -216,7 +216,7 @@ def result_of(run: Run) -> dict:
 
 
 def run_baseline(work: Path, corpus: dict, train_names: list[str] | None, target_iters: dict, args) -> dict:
-    from neshmm.token_store import training_files
+    from neshmm.data.token_store import training_files
 
     work.mkdir(parents=True, exist_ok=True)
     paths = corpus["train_files"]

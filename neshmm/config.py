@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from neshmm.errors import ConfigError
-from neshmm.voices import VOICES
+from neshmm.data.voices import VOICES
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Stage `demo`: generate the bundled demo corpus (deterministic, no third-party data)."""
 
 from neshmm.config import Config
-from neshmm.demo_corpus import generate_corpus
+from neshmm.data.demo_corpus import generate_corpus
 from stages._common import run
 
 

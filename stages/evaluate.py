@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neshmm import atomic, metrics
+from neshmm import atomic
+
+from neshmm.evaluation import metrics
 from neshmm.config import Config
-from neshmm.evaluation import (
+from neshmm.evaluation.scoring import (
     VoiceScore,
     control_excerpts,
     markdown,
@@ -28,9 +30,9 @@ from neshmm.evaluation import (
 )
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
-from neshmm.plots import pitch_hist_csv, pitch_hist_png, pitch_hist_table
-from neshmm.token_store import load_voice
-from neshmm.tokens import quantizer_from_config
+from neshmm.evaluation.plots import pitch_hist_csv, pitch_hist_png, pitch_hist_table
+from neshmm.data.token_store import load_voice
+from neshmm.data.tokens import quantizer_from_config
 from stages._common import run
 from stages.train import ROLES
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from neshmm import atomic
 from neshmm.config import Config
-from neshmm.corpus import (
+from neshmm.data.corpus import (
     build_split,
     check_failures,
     effective_jobs,

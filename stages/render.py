@@ -6,10 +6,10 @@ from pathlib import Path
 
 from neshmm import atomic
 from neshmm.config import Config
-from neshmm.corpus import effective_jobs
+from neshmm.data.corpus import effective_jobs
 from neshmm.errors import DataError
-from neshmm.render_page import page
-from neshmm.rendering import (
+from neshmm.audio.render_page import page
+from neshmm.audio.rendering import (
     comparison,
     generated_pieces,
     load_metrics,
@@ -17,7 +17,7 @@ from neshmm.rendering import (
     reference_pieces,
     render_all,
 )
-from neshmm.synth import Voicing
+from neshmm.audio.synth import Voicing
 from stages._common import run
 
 SAMPLES, MODELS, PREPARED, KL = Path("samples"), Path("models"), Path("data/prepared"), Path("metrics/kl.json")

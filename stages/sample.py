@@ -7,8 +7,8 @@ from neshmm.config import Config
 from neshmm.errors import DataError
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
-from neshmm.sampling import VoiceModel, sample_piece, write_piece
-from neshmm.tokens import Vocab, quantizer_from_config
+from neshmm.models.sampling import VoiceModel, sample_piece, write_piece
+from neshmm.data.tokens import Vocab, quantizer_from_config
 from stages._common import run
 from stages.train import ROLES
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from neshmm import atomic
 from neshmm.config import Config
-from neshmm.corpus import Split
-from neshmm.token_store import SPLITS, save_voice, tokenize_split, training_files
-from neshmm.tokens import UNK_ID, Vocab, quantizer_from_config
+from neshmm.data.corpus import Split
+from neshmm.data.token_store import SPLITS, save_voice, tokenize_split, training_files
+from neshmm.data.tokens import UNK_ID, Vocab, quantizer_from_config
 from stages._common import run
 
 PREPARED = Path("data/prepared")

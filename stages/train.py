@@ -10,7 +10,7 @@ from neshmm.config import Config, HMMConfig
 from neshmm.errors import ConfigError
 from neshmm.models import build_model
 from neshmm.models.skipped import save_skipped
-from neshmm.token_store import load_voice
+from neshmm.data.token_store import load_voice
 from stages._common import run
 
 TOKENS = Path("data/tokens")

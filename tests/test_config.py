@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from neshmm.config import MODEL_SCHEMAS, to_config
 from neshmm.errors import ConfigError
 from neshmm.params import composed_text
-from neshmm.token_store import training_files
+from neshmm.data.token_store import training_files
 
 from conftest import ROOT, dvc, init_repo, sh
 from test_robustness_corpus import bad_corpus, good_song, params_for, run_stage, write

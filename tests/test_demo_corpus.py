@@ -18,9 +18,9 @@ import miditoolkit
 import numpy as np
 import pytest
 
-from neshmm.demo_corpus import TICKS_PER_BEAT, generate_corpus, generate_song
-from neshmm.midi_io import read_midi, write_midi
-from neshmm.voices import PROGRAMS, VOICES
+from neshmm.data.demo_corpus import TICKS_PER_BEAT, generate_corpus, generate_song
+from neshmm.data.midi_io import read_midi, write_midi
+from neshmm.data.voices import PROGRAMS, VOICES
 
 LAYOUT = [("", None, None), ("p1", 80, 0), ("p2", 81, 1), ("tr", 38, 2), ("no", 121, 9)]
 SMALL = dict(n_train=3, n_valid=1, n_test=1)

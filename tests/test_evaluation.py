@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neshmm import metrics
-from neshmm.evaluation import (
+from neshmm.evaluation import metrics
+from neshmm.evaluation.scoring import (
     VoiceScore,
     control_excerpts,
     excerpt,
@@ -27,8 +27,8 @@ from neshmm.evaluation import (
 )
 from neshmm.models.hmm import HMMModel
 from neshmm.models.markov import MarkovModel
-from neshmm.sampling import write_piece
-from neshmm.tokens import UNK_ID, Quantizer, Vocab
+from neshmm.models.sampling import write_piece
+from neshmm.data.tokens import UNK_ID, Quantizer, Vocab
 
 BINS = (0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 Q = Quantizer(BINS, (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neshmm.corpus import parse_file
-from neshmm.demo_corpus import generate_corpus
-from neshmm.midi_io import MidiReadError, parse_midi_bytes, read_midi
+from neshmm.data.corpus import parse_file
+from neshmm.data.demo_corpus import generate_corpus
+from neshmm.data.midi_io import MidiReadError, parse_midi_bytes, read_midi
 
 from conftest import NESMDB_DIR, requires_nesmdb
 from test_robustness_corpus import good_song

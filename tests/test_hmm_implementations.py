@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hmmlearn.hmm import CategoricalHMM
 
-from neshmm import metrics
+from neshmm.evaluation import metrics
 from neshmm.models import hmm as hmm_mod
 from neshmm.models.hmm import BatchedCategoricalHMM, HMMModel, sequence_chunks
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import integrate
 from scipy.stats import entropy, gaussian_kde, norm
 
-from neshmm import metrics as m
+from neshmm.evaluation import metrics as m
 
 BINS = [0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 EPS = 1e-8
@@ -42,7 +42,7 @@ def random_corpus(rng, n_files, base=60, spread=12, lo=5, hi=60):
 
 
 def direct_kl_pitch(ref, gen, epsilon):
-    """The notebook's computation, written independently of neshmm.metrics."""
+    """The notebook's computation, written independently of neshmm.evaluation.metrics."""
     def pitches(seqs):
         rows = [s[s[:, 2] > 0, 0] for s in seqs]
         return np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)

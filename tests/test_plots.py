@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 
-from neshmm.plots import PITCH_HIST_COLUMNS, pitch_hist_csv, pitch_hist_png, pitch_hist_table
+from neshmm.evaluation.plots import PITCH_HIST_COLUMNS, pitch_hist_csv, pitch_hist_png, pitch_hist_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -11,11 +11,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neshmm.evaluation import piece_tokens
+from neshmm.evaluation.scoring import piece_tokens
 from neshmm.models import HMMModel, MarkovModel
-from neshmm.sampling import VoiceModel, sample_piece, write_piece
-from neshmm.tokens import UNK_ID, Quantizer, Vocab, detokenize, tokenize_notes
-from neshmm.voices import VOICES
+from neshmm.models.sampling import VoiceModel, sample_piece, write_piece
+from neshmm.data.tokens import UNK_ID, Quantizer, Vocab, detokenize, tokenize_notes
+from neshmm.data.voices import VOICES
 
 Q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
 # Resolutions at which every bin is a distinct whole number of ticks (what config

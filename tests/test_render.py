@@ -19,13 +19,13 @@ from scipy.io import wavfile
 
 from neshmm import atomic
 from neshmm.config import HMMConfig, MarkovConfig, to_config
-from neshmm.corpus import FileResult, Split, build_split
-from neshmm.demo_corpus import generate_song
+from neshmm.data.corpus import FileResult, Split, build_split
+from neshmm.data.demo_corpus import generate_song
 from neshmm.errors import ConfigError, DataError
-from neshmm.midi_io import write_midi
+from neshmm.data.midi_io import write_midi
 from neshmm.models import build_model
-from neshmm.rendering import crop, reference_pieces
-from neshmm.voices import PROGRAMS, VOICES
+from neshmm.audio.rendering import crop, reference_pieces
+from neshmm.data.voices import PROGRAMS, VOICES
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -203,7 +203,7 @@ def test_references_prefer_pieces_as_long_as_the_samples():
 
     files = [FileResult("a_jingle.mid", TPB, {"p1": np.array([[0, TPB, 60, 9]])}), *(FileResult(f"s{i}.mid", TPB, song(16)) for i in range(3))]
     split = build_split(files)
-    from neshmm.rendering import choose_references
+    from neshmm.audio.rendering import choose_references
 
     assert choose_references(split, 2, 32.0) == [1, 2]  # the 1-beat jingle is passed over
     assert choose_references(split, 4, 32.0) == [0, 1, 2, 3]  # topped up when too few are long

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
-from neshmm.corpus import find_midi_files, parse_file, parse_folder, split_report
-from neshmm.midi_io import MidiReadError, Song, Track, parse_midi_bytes, read_midi
-from neshmm.tokens import Quantizer, tokenize_notes
-from neshmm.voices import PROGRAMS, assign_voices
+from neshmm.data.corpus import find_midi_files, parse_file, parse_folder, split_report
+from neshmm.data.midi_io import MidiReadError, Song, Track, parse_midi_bytes, read_midi
+from neshmm.data.tokens import Quantizer, tokenize_notes
+from neshmm.data.voices import PROGRAMS, assign_voices
 
 from conftest import ROOT, tool_env
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import yaml
 
-from neshmm.demo_corpus import generate_corpus
-from neshmm.midi_io import read_midi, write_midi
+from neshmm.data.demo_corpus import generate_corpus
+from neshmm.data.midi_io import read_midi, write_midi
 from neshmm.models.base import read_model_file
-from neshmm.voices import PROGRAMS, assign_voices
+from neshmm.data.voices import PROGRAMS, assign_voices
 
 from conftest import compose_params, dvc, init_repo, set_conf
 

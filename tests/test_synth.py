@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from neshmm.synth import (
+from neshmm.audio.synth import (
     CPU_HZ,
     DUTY_SEQUENCES,
     PULSE_TIMER_RANGE,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neshmm.midi_io import read_midi, write_midi
-from neshmm.tokens import UNK_ID, Quantizer, Vocab, detokenize, tokenize_notes
-from neshmm.voices import PROGRAMS, assign_voices
+from neshmm.data.midi_io import read_midi, write_midi
+from neshmm.data.tokens import UNK_ID, Quantizer, Vocab, detokenize, tokenize_notes
+from neshmm.data.voices import PROGRAMS, assign_voices
 
 TPB = 22050
 Q = Quantizer(

@@ -11,7 +11,7 @@ import numpy as np
 
 from neshmm import atomic
 from neshmm.errors import DataError
-from neshmm.tokens import UNK_ID
+from neshmm.data.tokens import UNK_ID
 
 
 MAX_DROPPED_RESTS = 10_000  # consecutive rest-after-rest draws before a voice falls silent

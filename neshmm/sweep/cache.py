@@ -65,7 +65,7 @@ def folder_fingerprint(folder: Path) -> str:
     Cheap (stat only) and changes whenever a file is added, removed or rewritten, which is
     what invalidates a prepared corpus of a user-supplied data folder.
     """
-    from neshmm.corpus import find_midi_files
+    from neshmm.data.corpus import find_midi_files
 
     rows = []
     if folder.is_dir():

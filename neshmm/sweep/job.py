@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 
 from neshmm import atomic
 from neshmm.config import Config
-from neshmm.demo_corpus import generate_corpus
+from neshmm.data.demo_corpus import generate_corpus
 from neshmm.errors import NeshmmError
 from neshmm.sweep.cache import Cache, code_version, digest, folder_fingerprint
 from neshmm.sweep.scoring import score_run

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from neshmm import metrics
+from neshmm.evaluation import metrics
 from neshmm.config import Config
-from neshmm.evaluation import finite, piece_tokens, score_likelihood
+from neshmm.evaluation.scoring import finite, piece_tokens, score_likelihood
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
-from neshmm.token_store import load_voice
-from neshmm.tokens import quantizer_from_config
+from neshmm.data.token_store import load_voice
+from neshmm.data.tokens import quantizer_from_config
 
 EMPTY = np.zeros((0, 3), dtype=np.int64)
 

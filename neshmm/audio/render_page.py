@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 
-from neshmm.voices import VOICES
+from neshmm.data.voices import VOICES
 
 # Columns of the per-model metrics table (keys of metrics/kl.json), with their _std if any.
 METRIC_COLUMNS = ("kl_pitch", "kl_duration", "kl_velocity", "kl_interval", "kl_rest_ratio")

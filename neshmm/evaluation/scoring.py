@@ -20,11 +20,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from neshmm import metrics
-from neshmm.midi_io import read_midi
+from neshmm.evaluation import metrics
+from neshmm.data.midi_io import read_midi
 from neshmm.models import TokenModel
-from neshmm.tokens import UNK_ID, Quantizer, Vocab, tokenize_notes
-from neshmm.voices import VOICES, assign_voices
+from neshmm.data.tokens import UNK_ID, Quantizer, Vocab, tokenize_notes
+from neshmm.data.voices import VOICES, assign_voices
 
 # Mixed into the control's random stream so its excerpts never correlate with a model's
 # samples drawn from the same seed (sampling uses [seed, role_index, piece, voice]).

@@ -4,7 +4,7 @@ Every function here is pure (arrays in, numbers out) so the evaluate stage owns 
 and these numbers can be unit-tested on hand-sized inputs.
 
 A corpus for one voice is a list of per-file token arrays, each ``(n, 3)`` int64 rows
-``(pitch, duration_bin, velocity)`` as made by :mod:`neshmm.tokens`. A token is a note
+``(pitch, duration_bin, velocity)`` as made by :mod:`neshmm.data.tokens`. A token is a note
 when its velocity is positive and a rest otherwise; this is the same test
 :func:`neshmm.tokens.detokenize` uses, so the metrics count exactly the notes that would
 be rendered.

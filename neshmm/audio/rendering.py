@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from neshmm import atomic
-from neshmm.corpus import Split
+from neshmm.data.corpus import Split
 from neshmm.errors import DataError
-from neshmm.midi_io import MidiReadError, read_midi
-from neshmm.pianoroll import Roll, figure, save_png
-from neshmm.synth import Voicing, synthesize, to_pcm16
-from neshmm.voices import VOICES, assign_voices
+from neshmm.data.midi_io import MidiReadError, read_midi
+from neshmm.audio.pianoroll import Roll, figure, save_png
+from neshmm.audio.synth import Voicing, synthesize, to_pcm16
+from neshmm.data.voices import VOICES, assign_voices
 
 # The parameter that tells models of one family apart, shown in titles.
 MODEL_KEY_PARAM = {"hmm": "n_components", "markov": "alpha"}

@@ -19,8 +19,8 @@ import numpy as np
 
 from neshmm import atomic
 from neshmm.errors import DataError
-from neshmm.midi_io import MidiReadError, read_midi
-from neshmm.voices import VOICES, assign_voices
+from neshmm.data.midi_io import MidiReadError, read_midi
+from neshmm.data.voices import VOICES, assign_voices
 
 MIDI_SUFFIXES = (".mid", ".midi")
 NESMDB_TICKS_PER_BEAT = 22050

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from neshmm import atomic
-from neshmm.corpus import Split
+from neshmm.data.corpus import Split
 from neshmm.errors import ConfigError, DataError
-from neshmm.tokens import Quantizer, Vocab, tokenize_notes
+from neshmm.data.tokens import Quantizer, Vocab, tokenize_notes
 
 SPLITS = ("train", "valid", "test")
 

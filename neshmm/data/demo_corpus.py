@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neshmm.midi_io import write_midi
-from neshmm.voices import PROGRAMS, VOICES
+from neshmm.data.midi_io import write_midi
+from neshmm.data.voices import PROGRAMS, VOICES
 
 TICKS_PER_BEAT = 22050  # NES-MDB: one tick per 44.1 kHz sample at 120 bpm
 BEATS_PER_BAR = 4

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neshmm.midi_io import Song
+from neshmm.data.midi_io import Song
 
 VOICES: tuple[str, ...] = ("p1", "p2", "tr", "no")
 PROGRAMS: dict[str, int] = {"p1": 80, "p2": 81, "tr": 38, "no": 121}

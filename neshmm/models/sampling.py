@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neshmm.midi_io import write_midi
+from neshmm.data.midi_io import write_midi
 from neshmm.models import TokenModel
-from neshmm.tokens import Quantizer, Vocab, detokenize
-from neshmm.voices import PROGRAMS, VOICES
+from neshmm.data.tokens import Quantizer, Vocab, detokenize
+from neshmm.data.voices import PROGRAMS, VOICES
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neshmm.atomic import atomic_path
-from neshmm.voices import VOICES
+from neshmm.data.voices import VOICES
 
 COLORS = {"p1": "#d62728", "p2": "#ff7f0e", "tr": "#1f77b4", "no": "#2ca02c"}
 LABELS = {"p1": "pulse 1", "p2": "pulse 2", "tr": "triangle", "no": "noise"}

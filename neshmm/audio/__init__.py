@@ -1,0 +1,3 @@
+"""Audio and pictures of music: the NES APU synthesizer, piano rolls, and the HTML pages
+that let a person listen to generated and real pieces side by side.
+"""
