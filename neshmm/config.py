@@ -18,8 +18,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from neshmm.errors import ConfigError
 from neshmm.data.voices import VOICES
+from neshmm.errors import ConfigError, require
+from neshmm.models import model_class, model_names
+from neshmm.models.hmm import HMMConfig
+from neshmm.models.markov import MarkovConfig
+
+# The config keys that hold a model; every role is trained, sampled and scored alike.
+ROLES = ("model", "baseline")
 
 
 @dataclass
@@ -59,26 +65,6 @@ class TokenizeConfig:
 
 
 @dataclass
-class HMMConfig:
-    name: str = "hmm"
-    n_components: int = 16
-    n_iter: int = 100
-    tol: float = 0.01
-    seed: int = 17
-    init_params: str = "ste"
-    implementation: str = "scaling"
-
-
-@dataclass
-class MarkovConfig:
-    name: str = "markov"
-    alpha: float = 1.0
-
-
-MODEL_SCHEMAS: dict[str, type] = {"hmm": HMMConfig, "markov": MarkovConfig}
-
-
-@dataclass
 class SampleConfig:
     n_samples: int = 5
     beats: float = 128.0
@@ -105,7 +91,7 @@ class DutyConfig:
 @dataclass
 class RenderConfig:
     sample_rate: int = 44100
-    roles: list[str] = field(default_factory=lambda: ["model", "baseline"])
+    roles: list[str] = field(default_factory=lambda: list(ROLES))
     max_per_role: int = 0
     reference_split: str = "valid"
     n_reference: int = 2
@@ -194,13 +180,10 @@ def _one_line(exc: OmegaConfBaseException, schema: type, prefix: str = "") -> st
 def _structured_model(key: str, raw: Any) -> DictConfig:
     if not isinstance(raw, (dict, DictConfig)) or "name" not in raw:
         raise ConfigError(
-            f"{key}={raw!r}: must be a mapping with a 'name' (one of {sorted(MODEL_SCHEMAS)}); "
+            f"{key}={raw!r}: must be a mapping with a 'name' (one of {model_names()}); "
             f"choose one with {'model' if key == 'model' else 'model@baseline'}=<name>"
         )
-    name = raw["name"]
-    if name not in MODEL_SCHEMAS:
-        raise ConfigError(f"{key}.name={name!r}: unknown model; allowed: {', '.join(sorted(MODEL_SCHEMAS))}")
-    schema = MODEL_SCHEMAS[name]
+    schema = model_class(raw["name"], where=f"{key}.name").Config
     _check_keys(dict(raw), schema, f"{key}.")
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), raw)
@@ -211,10 +194,10 @@ def _structured_model(key: str, raw: Any) -> DictConfig:
 def allowed_keys(dotted: str) -> list[str]:
     """Keys allowed next to ``dotted`` (e.g. ``model.nc`` -> the model keys), for messages."""
     parts = dotted.lstrip("+~").split("=")[0].split(".")[:-1]
-    if parts and parts[0] in ("model", "baseline"):
+    if parts and parts[0] in ROLES:
         keys = set()
-        for schema in MODEL_SCHEMAS.values():
-            keys |= set(_schema_fields(schema))
+        for name in model_names():
+            keys |= set(_schema_fields(model_class(name).Config))
         return sorted(keys) if len(parts) == 1 else []
     tp = _type_at(Config, parts)
     return list(_schema_fields(tp)) if dataclasses.is_dataclass(tp) else []
@@ -229,7 +212,7 @@ def to_config(raw: dict | DictConfig) -> Config:
     except OmegaConfBaseException as exc:
         raise ConfigError(f"{getattr(exc, 'full_key', '') or 'params'}: {str(exc).splitlines()[0]}") from None
     raw.pop("hydra", None)
-    models = {k: raw.pop(k) for k in ("model", "baseline") if k in raw}
+    models = {k: raw.pop(k) for k in ROLES if k in raw}
     _check_keys(raw, Config, "")
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(Config), raw)
@@ -242,11 +225,6 @@ def to_config(raw: dict | DictConfig) -> Config:
     return obj
 
 
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r}: must be {allowed}")
-
-
 def _finite_numbers(obj: Any, prefix: str) -> None:
     """No NaN or infinity anywhere: ``sample.beats=inf`` would sample forever, a NaN
     passes every ``<``/``>`` range check below unnoticed."""
@@ -256,82 +234,74 @@ def _finite_numbers(obj: Any, prefix: str) -> None:
         if dataclasses.is_dataclass(value):
             _finite_numbers(value, key + ".")
         elif isinstance(value, float):
-            _check(math.isfinite(value), key, value, "a finite number")
+            require(math.isfinite(value), key, value, "a finite number")
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 if isinstance(v, float):
-                    _check(math.isfinite(v), f"{key}[{i}]", v, "a finite number")
+                    require(math.isfinite(v), f"{key}[{i}]", v, "a finite number")
 
 
 def validate(cfg: Config) -> None:
     _finite_numbers(cfg, "")
     d = cfg.data
-    _check(0.0 < d.sample_fraction <= 1.0, "data.sample_fraction", d.sample_fraction, "in (0, 1]")
-    _check(0.0 <= d.max_failed_fraction <= 1.0, "data.max_failed_fraction", d.max_failed_fraction, "in [0, 1]")
-    _check(bool(d.path), "data.path", d.path, "a folder path")
+    require(0.0 < d.sample_fraction <= 1.0, "data.sample_fraction", d.sample_fraction, "in (0, 1]")
+    require(0.0 <= d.max_failed_fraction <= 1.0, "data.max_failed_fraction", d.max_failed_fraction, "in [0, 1]")
+    require(bool(d.path), "data.path", d.path, "a folder path")
     for k in ("train", "valid", "test"):
-        _check(bool(getattr(d.splits, k)), f"data.splits.{k}", getattr(d.splits, k), "a sub-folder name of data.path")
-    _check(d.min_train_tokens >= 1, "data.min_train_tokens", d.min_train_tokens,
+        require(bool(getattr(d.splits, k)), f"data.splits.{k}", getattr(d.splits, k), "a sub-folder name of data.path")
+    require(d.min_train_tokens >= 1, "data.min_train_tokens", d.min_train_tokens,
            "an integer >= 1 (voices with fewer training tokens are skipped)")
     for key, seed in (("data.seed", d.seed), ("demo.seed", cfg.demo.seed), ("sample.seed", cfg.sample.seed)):
-        _check(seed >= 0, key, seed, "an integer >= 0 (numpy seeds are non-negative)")
+        require(seed >= 0, key, seed, "an integer >= 0 (numpy seeds are non-negative)")
     for k in ("n_train", "n_valid", "n_test"):
-        _check(getattr(cfg.demo, k) >= 1, f"demo.{k}", getattr(cfg.demo, k), "an integer >= 1")
+        require(getattr(cfg.demo, k) >= 1, f"demo.{k}", getattr(cfg.demo, k), "an integer >= 1")
     t = cfg.tokenize
     bins = list(t.duration_bins)
-    _check(len(bins) >= 1, "tokenize.duration_bins", bins, "a non-empty list of beats")
-    _check(all(b > 0 for b in bins), "tokenize.duration_bins", bins, "positive numbers of beats")
-    _check(all(a < b for a, b in zip(bins, bins[1:])), "tokenize.duration_bins", bins, "strictly increasing")
+    require(len(bins) >= 1, "tokenize.duration_bins", bins, "a non-empty list of beats")
+    require(all(b > 0 for b in bins), "tokenize.duration_bins", bins, "positive numbers of beats")
+    require(all(a < b for a, b in zip(bins, bins[1:])), "tokenize.duration_bins", bins, "strictly increasing")
     edges = list(t.velocity_edges)
-    _check(all(a < b for a, b in zip(edges, edges[1:])), "tokenize.velocity_edges", edges, "strictly increasing")
-    _check(len(t.velocity_values) == len(edges) + 1, "tokenize.velocity_values", list(t.velocity_values),
+    require(all(a < b for a, b in zip(edges, edges[1:])), "tokenize.velocity_edges", edges, "strictly increasing")
+    require(len(t.velocity_values) == len(edges) + 1, "tokenize.velocity_values", list(t.velocity_values),
            f"a list of len(velocity_edges)+1 = {len(edges) + 1} values")
-    _check(t.velocity_values[0] == 0 and all(v > 0 for v in t.velocity_values[1:]),
+    require(t.velocity_values[0] == 0 and all(v > 0 for v in t.velocity_values[1:]),
            "tokenize.velocity_values", list(t.velocity_values), "0 first (velocity 0), positive after it")
     vals = list(t.velocity_values)
-    _check(all(a < b for a, b in zip(vals, vals[1:])), "tokenize.velocity_values", vals, "strictly increasing")
-    _check(bool(edges) and edges[0] == 1 and edges[-1] <= 127, "tokenize.velocity_edges", edges,
+    require(all(a < b for a, b in zip(vals, vals[1:])), "tokenize.velocity_values", vals, "strictly increasing")
+    require(bool(edges) and edges[0] == 1 and edges[-1] <= 127, "tokenize.velocity_edges", edges,
            "non-empty, starting at 1 (only velocity 0 maps to 0, the rest marker), at most 127")
-    for key in ("model", "baseline"):
+    for key in ROLES:
         m = getattr(cfg, key)
-        if isinstance(m, HMMConfig):
-            _check(m.n_components >= 1, f"{key}.n_components", m.n_components, "an integer >= 1")
-            _check(m.n_iter >= 1, f"{key}.n_iter", m.n_iter, "an integer >= 1")
-            _check(m.tol >= 0, f"{key}.tol", m.tol, ">= 0")
-            _check(m.implementation in ("scaling", "log"), f"{key}.implementation", m.implementation, "'scaling' or 'log'")
-            _check(set(m.init_params) <= set("ste"), f"{key}.init_params", m.init_params, "letters of 'ste'")
-            _check(0 <= m.seed < 2**32, f"{key}.seed", m.seed, "an integer in [0, 2**32)")
-        if isinstance(m, MarkovConfig):
-            _check(m.alpha > 0, f"{key}.alpha", m.alpha, "> 0 (additive smoothing)")
+        model_class(m.name, where=f"{key}.name").validate_config(m, key)
     s = cfg.sample
-    _check(s.n_samples >= 1, "sample.n_samples", s.n_samples, "an integer >= 1")
-    _check(s.beats > 0, "sample.beats", s.beats, "> 0")
-    _check(1 <= s.ticks_per_beat <= 0x7FFF, "sample.ticks_per_beat", s.ticks_per_beat,
+    require(s.n_samples >= 1, "sample.n_samples", s.n_samples, "an integer >= 1")
+    require(s.beats > 0, "sample.beats", s.beats, "> 0")
+    require(1 <= s.ticks_per_beat <= 0x7FFF, "sample.ticks_per_beat", s.ticks_per_beat,
            "an integer in [1, 32767] (a MIDI file's resolution is 15 bits)")
     ticks = [round(b * s.ticks_per_beat) for b in bins]
-    _check(ticks[0] >= 1 and all(a < b for a, b in zip(ticks, ticks[1:])), "sample.ticks_per_beat",
+    require(ticks[0] >= 1 and all(a < b for a, b in zip(ticks, ticks[1:])), "sample.ticks_per_beat",
            s.ticks_per_beat, f"fine enough that every duration bin {bins} is a distinct, non-zero number of ticks")
     e = cfg.evaluate
-    _check(e.epsilon > 0, "evaluate.epsilon", e.epsilon, "> 0")
-    _check(0 < e.unk_smoothing <= 1, "evaluate.unk_smoothing", e.unk_smoothing, "in (0, 1] (a probability mass)")
+    require(e.epsilon > 0, "evaluate.epsilon", e.epsilon, "> 0")
+    require(0 < e.unk_smoothing <= 1, "evaluate.unk_smoothing", e.unk_smoothing, "in (0, 1] (a probability mass)")
     for k in ("reference", "heldout"):
-        _check(getattr(e, k) in ("train", "valid", "test"), f"evaluate.{k}", getattr(e, k), "train, valid or test")
-    _check(len(cfg.voices) >= 1, "voices", list(cfg.voices), f"a non-empty subset of {list(VOICES)}")
+        require(getattr(e, k) in ("train", "valid", "test"), f"evaluate.{k}", getattr(e, k), "train, valid or test")
+    require(len(cfg.voices) >= 1, "voices", list(cfg.voices), f"a non-empty subset of {list(VOICES)}")
     for v in cfg.voices:
-        _check(v in VOICES, "voices", v, f"one of {list(VOICES)}")
-    _check(len(set(cfg.voices)) == len(cfg.voices), "voices", list(cfg.voices), "without duplicates")
-    _check(cfg.jobs >= 0, "jobs", cfg.jobs, ">= 0 (0 = one per core)")
+        require(v in VOICES, "voices", v, f"one of {list(VOICES)}")
+    require(len(set(cfg.voices)) == len(cfg.voices), "voices", list(cfg.voices), "without duplicates")
+    require(cfg.jobs >= 0, "jobs", cfg.jobs, ">= 0 (0 = one per core)")
     r = cfg.render
-    _check(8000 <= r.sample_rate <= 192000, "render.sample_rate", r.sample_rate, "in [8000, 192000] Hz")
-    _check(len(r.roles) >= 1 and set(r.roles) <= {"model", "baseline"} and len(set(r.roles)) == len(r.roles),
+    require(8000 <= r.sample_rate <= 192000, "render.sample_rate", r.sample_rate, "in [8000, 192000] Hz")
+    require(len(r.roles) >= 1 and set(r.roles) <= set(ROLES) and len(set(r.roles)) == len(r.roles),
            "render.roles", list(r.roles), "a non-empty list of 'model' and/or 'baseline'")
-    _check(r.max_per_role >= 0, "render.max_per_role", r.max_per_role, ">= 0 (0 = every sample)")
-    _check(r.reference_split in ("train", "valid", "test"), "render.reference_split", r.reference_split, "train, valid or test")
-    _check(r.n_reference >= 0, "render.n_reference", r.n_reference, ">= 0")
+    require(r.max_per_role >= 0, "render.max_per_role", r.max_per_role, ">= 0 (0 = every sample)")
+    require(r.reference_split in ("train", "valid", "test"), "render.reference_split", r.reference_split, "train, valid or test")
+    require(r.n_reference >= 0, "render.n_reference", r.n_reference, ">= 0")
     for v in ("p1", "p2"):
         duty = getattr(r.duty, v)
-        _check(duty in (0.125, 0.25, 0.5, 0.75), f"render.duty.{v}", duty, "one of 0.125, 0.25, 0.5, 0.75 (the NES duty cycles)")
-    _check(r.gain > 0, "render.gain", r.gain, "> 0")
+        require(duty in (0.125, 0.25, 0.5, 0.75), f"render.duty.{v}", duty, "one of 0.125, 0.25, 0.5, 0.75 (the NES duty cycles)")
+    require(r.gain > 0, "render.gain", r.gain, "> 0")
 
 
 def load_params(path: str | Path = "params.yaml") -> Config:

@@ -11,3 +11,14 @@ class ConfigError(NeshmmError):
 
 class DataError(NeshmmError):
     """The corpus or an artifact is missing or unusable."""
+
+
+class NotFittedError(NeshmmError):
+    """A model was asked to score or sample before it was fitted or loaded."""
+
+
+def require(ok: bool, key: str, value: object, allowed: str) -> None:
+    """Raise ``ConfigError("key=value: must be <allowed>")`` unless ``ok``: the one shape every
+    range check takes, so each error line names the key, the value and what is allowed."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: must be {allowed}")

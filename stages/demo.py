@@ -1,16 +1,7 @@
-"""Stage `demo`: generate the bundled demo corpus (deterministic, no third-party data)."""
+"""Stage `demo`: generate the bundled demo corpus (neshmm.pipeline.demo)."""
 
-from neshmm.config import Config
-from neshmm.data.demo_corpus import generate_corpus
+from neshmm.pipeline import demo
 from stages._common import run
 
-
-def main(cfg: Config) -> None:
-    d = cfg.demo
-    paths = generate_corpus(d.out, seed=d.seed, n_train=d.n_train, n_valid=d.n_valid, n_test=d.n_test)
-    counts = ", ".join(f"{split} {len(p)}" for split, p in paths.items())
-    print(f"demo: wrote {counts} MIDI files to {d.out} (seed {d.seed})")
-
-
 if __name__ == "__main__":
-    run(main)
+    run("demo", demo.run)

@@ -1,57 +1,7 @@
-"""Stage `sample`: draw `sample.n_samples` seeded four-voice pieces per model as MIDI files."""
+"""Stage `sample`: seeded four-voice pieces per role as MIDI (neshmm.pipeline.sample)."""
 
-from pathlib import Path
-
-from neshmm import atomic
-from neshmm.config import Config
-from neshmm.errors import DataError
-from neshmm.models import load_model
-from neshmm.models.base import read_model_file
-from neshmm.models.sampling import VoiceModel, sample_piece, write_piece
-from neshmm.data.tokens import Vocab, quantizer_from_config
-from stages._common import run
-from stages.train import ROLES
-
-MODELS = Path("models")
-TOKENS = Path("data/tokens")
-OUT = Path("samples")
-
-
-def load_role(
-    role: str, voices: list[str], models: Path = MODELS, tokens_dir: Path = TOKENS
-) -> tuple[dict[str, VoiceModel], dict[str, str], str]:
-    loaded, skipped, name = {}, {}, ""
-    for voice in voices:
-        path = models / role / f"{voice}.npz"
-        if not path.exists():
-            raise DataError(f"{path}: model missing; run `dvc repro train`")
-        meta, _ = read_model_file(path)
-        name = meta["model"]
-        if meta.get("skipped"):
-            skipped[voice] = meta["reason"]
-            continue
-        loaded[voice] = VoiceModel(load_model(path), Vocab.load(tokens_dir / f"{voice}.vocab.json"))
-    return loaded, skipped, name
-
-
-def main(cfg: Config, models: Path = MODELS, tokens_dir: Path = TOKENS, out: Path = OUT) -> None:
-    q = quantizer_from_config(cfg.tokenize)
-    s = cfg.sample
-    index = {"beats": s.beats, "ticks_per_beat": s.ticks_per_beat, "seed": s.seed, "roles": {}}
-    # Rebuilt from scratch and swapped in whole: a smaller n_samples leaves no old pieces.
-    with atomic.atomic_dir(out) as tmp:
-        for role_index, role in enumerate(ROLES):
-            voice_models, skipped, name = load_role(role, list(cfg.voices), models, tokens_dir)
-            files = []
-            for piece in range(s.n_samples):
-                tokens = sample_piece(voice_models, q, s.beats, s.seed, role_index, piece)
-                write_piece(tmp / role / f"{piece:03d}.mid", tokens, q, s.ticks_per_beat, s.beats)
-                files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
-            index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
-        atomic.write_json(tmp / "index.json", index)
-    n = sum(len(r["files"]) for r in index["roles"].values())
-    print(f"sample: {n} pieces of {s.beats:g} beats in {out}/ ({', '.join(r['model'] for r in index['roles'].values())})")
-
+from neshmm.pipeline import sample
+from stages._common import PATHS, run
 
 if __name__ == "__main__":
-    run(main)
+    run("sample", lambda cfg: sample.run(cfg, models=PATHS.models, tokens_dir=PATHS.tokens, out=PATHS.samples))

@@ -16,12 +16,13 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from neshmm.config import MODEL_SCHEMAS, to_config
+from neshmm.config import to_config
+from neshmm.models import model_names
 from neshmm.errors import ConfigError
 from neshmm.params import composed_text
 from neshmm.data.token_store import training_files
 
-from conftest import ROOT, dvc, init_repo, sh
+from helpers import ROOT, dvc, init_repo, sh
 from test_robustness_corpus import bad_corpus, good_song, params_for, run_stage, write
 
 
@@ -117,7 +118,7 @@ def test_every_config_group_option_composes_and_validates(group, option):
 
 
 def test_model_schemas_have_a_conf_file_each():
-    assert {p.stem for p in (ROOT / "conf/model").glob("*.yaml")} == set(MODEL_SCHEMAS)
+    assert {p.stem for p in (ROOT / "conf/model").glob("*.yaml")} == set(model_names())
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,7 @@ def test_tokenize_stage_refuses_a_sample_fraction_selecting_no_file(small_prepar
 
 
 def train(work: Path, voice: str, role: str = "model"):
-    from conftest import tool_env
+    from helpers import tool_env
     import subprocess
 
     env = tool_env()

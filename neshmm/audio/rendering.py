@@ -25,9 +25,6 @@ from neshmm.audio.pianoroll import Roll, figure, save_png
 from neshmm.audio.synth import Voicing, synthesize, to_pcm16
 from neshmm.data.voices import VOICES, assign_voices
 
-# The parameter that tells models of one family apart, shown in titles.
-MODEL_KEY_PARAM = {"hmm": "n_components", "markov": "alpha"}
-
 
 @dataclass
 class Piece:
@@ -46,8 +43,11 @@ class Piece:
 
 
 def model_label(config: dict) -> str:
+    """``hmm n_components=16``: the model and the hyperparameter that tells its family apart."""
+    from neshmm.models import model_class, model_names
+
     name = config.get("name", "?")
-    key = MODEL_KEY_PARAM.get(name)
+    key = model_class(name).label_param if name in model_names() else None
     return f"{name} {key}={config[key]:g}" if key in config else name
 
 

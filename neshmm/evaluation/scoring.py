@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from neshmm.evaluation import metrics
 from neshmm.data.midi_io import read_midi
@@ -105,6 +104,7 @@ def score_generated(
     duration_bins: list[float],
     epsilon: float,
     seed: int,
+    with_mgeval: bool = True,
 ) -> VoiceScore:
     """KL of every histogram feature per piece (mean and std over pieces) plus MGEval.
 
@@ -123,8 +123,9 @@ def score_generated(
         out.kl[key] = finite(mean)
         out.kl[f"{key}_std"] = finite(std)
     out.kl["kl_pitch_pooled"] = finite(metrics.kl_pitch(ref, pieces, epsilon))
-    mg = metrics.mgeval(ref, [p for p in pieces if len(p)], duration_bins, seed=seed)
-    out.mgeval = {k: finite(v) for k, v in mg.items()}
+    if with_mgeval:
+        mg = metrics.mgeval(ref, [p for p in pieces if len(p)], duration_bins, seed=seed)
+        out.mgeval = {k: finite(v) for k, v in mg.items()}
     return out
 
 
@@ -163,54 +164,3 @@ def score_likelihood(
     out["n_iter"] = int(model.fit_info.get("n_iter", 0))
     out["converged"] = int(bool(model.fit_info.get("converged", True)))
     return out
-
-
-def nested(scores: dict[str, dict[str, VoiceScore]], part: str) -> dict:
-    """{voice: {model: {metric: value}}}: `dvc metrics diff` prints one row per leaf,
-    named ``voice.model.metric`` (e.g. ``p1.hmm.kl_pitch``)."""
-    out: dict = {}
-    for voice, by_model in scores.items():
-        out[voice] = {}
-        for model, s in by_model.items():
-            values = dict(getattr(s, part))
-            if s.skipped:
-                values = {"skipped": 1}
-            if values:
-                out[voice][model] = values
-    return out
-
-
-def table(scores: dict[str, dict[str, VoiceScore]], part: str, metric: str) -> pd.DataFrame:
-    """Rows voices, columns models, cells one metric (NaN where undefined or skipped).
-
-    Columns in which every cell is NaN (e.g. the real-vs-real control in likelihood tables,
-    where there is no model to score) are dropped rather than shown as a column of nan.
-    """
-    rows = {}
-    for voice, by_model in scores.items():
-        rows[voice] = {
-            m: (np.nan if s.skipped else getattr(s, part).get(metric, np.nan)) for m, s in by_model.items()
-        }
-    df = pd.DataFrame.from_dict(rows, orient="index").astype(float)
-    df.index.name = "voice"
-    return df.loc[:, df.notna().any(axis=0)] if len(df.columns) else df
-
-
-def markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
-    return df.to_markdown(floatfmt=floatfmt) + "\n"
-
-
-def markdown_mean_std(mean: pd.DataFrame, std: pd.DataFrame, fmt: str = ".4f") -> str:
-    """A table whose cells read ``mean ± std`` (the spread over samples), NaN as ``n/a``."""
-    cells = mean.copy().astype(object)
-    for col in mean.columns:
-        for idx in mean.index:
-            m = mean.at[idx, col]
-            s = std.at[idx, col] if col in std.columns and idx in std.index else np.nan
-            if not np.isfinite(m):
-                cells.at[idx, col] = "n/a"
-            elif np.isfinite(s):
-                cells.at[idx, col] = f"{m:{fmt}} ± {s:{fmt}}"
-            else:
-                cells.at[idx, col] = f"{m:{fmt}}"
-    return cells.to_markdown(colalign=("left",) + ("right",) * len(cells.columns)) + "\n"

@@ -1,19 +1,60 @@
-"""Token sequence models behind one small interface (fit, log_likelihood, sample, save/load).
+"""Token sequence models behind one interface (fit, log_likelihood, sample, save/load).
 
-New model types register in :data:`MODELS`; stages and evaluation only use the interface,
-so adding one needs a config schema (neshmm.config.MODEL_SCHEMAS) and a class here.
+The registry is the package itself: a model named ``<name>`` is the module
+``neshmm.models.<name>``, which sets ``MODEL`` to its :class:`TokenModel` subclass; the
+class carries its config schema as ``MODEL.Config`` and its range checks as
+``MODEL.validate_config``. Adding a model type is that module plus ``conf/model/<name>.yaml``;
+nothing else in the project names model types. Model modules import heavy libraries only
+inside methods, so listing and validating models stays fast for every stage.
 """
 
-from neshmm.models.base import TokenModel, load_model
-from neshmm.models.hmm import HMMModel
-from neshmm.models.markov import MarkovModel
+from __future__ import annotations
 
-MODELS: dict[str, type[TokenModel]] = {"hmm": HMMModel, "markov": MarkovModel}
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+from neshmm.errors import ConfigError, DataError
+from neshmm.models.base import TokenModel, read_model_file
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def model_names() -> list[str]:
+    """Every registered model name (modules of this package that define ``MODEL``)."""
+    here = Path(__file__).parent
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(here)])
+        if "\nMODEL = " in (here / f"{m.name}.py").read_text(encoding="utf-8")
+    )
+
+
+def model_class(name: str, error=ConfigError, where: str = "model.name") -> type[TokenModel]:
+    """The class registered as ``name``; ``error(one line)`` when there is none.
+
+    Only names of modules in this package are imported (checked against
+    :func:`model_names`), so a crafted model-file header cannot import anything else.
+    """
+    names = model_names()
+    if not isinstance(name, str) or not _NAME.match(name) or name not in names:
+        raise error(f"{where}={name!r}: unknown model; allowed: {', '.join(names)}")
+    return importlib.import_module(f"{__name__}.{name}").MODEL
 
 
 def build_model(cfg, n_symbols: int) -> TokenModel:
-    """A fresh, unfitted model for the config object ``cfg`` (HMMConfig, MarkovConfig, ...)."""
-    return MODELS[cfg.name].from_config(cfg, n_symbols)
+    """A fresh, unfitted model for the typed config object ``cfg`` (``MODEL.Config``)."""
+    return model_class(cfg.name).from_config(cfg, n_symbols)
 
 
-__all__ = ["MODELS", "TokenModel", "build_model", "load_model"]
+def load_model(path: str | Path) -> TokenModel:
+    """The fitted model saved at ``path`` (see :meth:`TokenModel.save`), never unpickled."""
+    meta, arrays = read_model_file(path)
+    if meta.get("skipped"):
+        raise DataError(f"{path}: model was skipped at training ({meta.get('reason')})")
+    cls = model_class(meta.get("model"), error=DataError, where=f"{path}: header model")
+    return cls.from_arrays(arrays, meta)
+
+
+__all__ = ["TokenModel", "build_model", "load_model", "model_class", "model_names"]

@@ -1,7 +1,14 @@
-"""What every token model offers, and the safe (pickle-free) on-disk format they share."""
+"""What every token model offers, and the safe (pickle-free) on-disk format they share.
+
+Conventions follow hmmlearn's: ``__init__`` stores hyperparameters only; what ``fit``
+learns is held in attributes ending in ``_`` (listed in ``fitted_arrays``) and checked by
+:meth:`TokenModel.check_fitted` before scoring, sampling or saving, so an unfitted model
+fails in one line instead of scoring with placeholder numbers.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -10,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from neshmm import atomic
-from neshmm.errors import DataError
+from neshmm.errors import DataError, NotFittedError
 from neshmm.data.tokens import UNK_ID
 
 
@@ -21,22 +28,49 @@ class TokenModel(ABC):
     """A generative model of token-id sequences over ``n_symbols`` ids (id 0 = ``<unk>``)."""
 
     name: str = ""
+    Config: type  # the model's config schema (a dataclass with a ``name`` field)
+    fitted_arrays: tuple[str, ...] = ()  # what fit() learns; saved without the trailing "_"
+    label_param: str | None = None  # the hyperparameter that tells a family's models apart in titles
 
     def __init__(self, n_symbols: int):
         self.n_symbols = n_symbols
+        # Worker processes or threads a model may use; 0 = one per core. Not a
+        # hyperparameter: the fitted model is the same for any value, so it is not saved.
+        self.n_jobs = 0
         # Deterministic facts about the fit (saved with the model); wall time is kept apart
         # in fit_seconds because it would make equal models differ byte for byte.
         self.fit_info: dict = {}
         self.fit_seconds: float = 0.0
 
     @classmethod
-    @abstractmethod
-    def from_config(cls, cfg, n_symbols: int) -> "TokenModel": ...
+    def hyperparameters(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls.Config) if f.name != "name"]
+
+    @classmethod
+    def from_config(cls, cfg, n_symbols: int) -> "TokenModel":
+        return cls(n_symbols, **{k: getattr(cfg, k) for k in cls.hyperparameters()})
+
+    @classmethod
+    def validate_config(cls, cfg, key: str) -> None:
+        """Range checks a type cannot express, as ``neshmm.errors.require`` lines naming ``key``."""
+
+    def config_dict(self) -> dict:
+        return {"name": self.name, **{k: getattr(self, k) for k in self.hyperparameters()}}
+
+    def data_problem(self, n_tokens: int, voice: str) -> str | None:
+        """Why ``n_tokens`` training tokens cannot fit this model (``"<key>=<value>: ..."``), or None."""
+        return None
+
+    def check_fitted(self) -> None:
+        missing = [a for a in self.fitted_arrays if getattr(self, a, None) is None]
+        if missing:
+            raise NotFittedError(
+                f"{self.name} model is not fitted ({', '.join(missing)} unset): call fit() or load a trained model file"
+            )
 
     @abstractmethod
     def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "TokenModel": ...
 
-    @abstractmethod
     def log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
         """Total natural-log likelihood of the sequences.
 
@@ -45,20 +79,34 @@ class TokenModel(ABC):
         ``n_symbols`` ids with weight ``unk_smoothing``, so each such token costs a finite,
         documented amount instead of being dropped or giving -inf.
         """
+        self.check_fitted()
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if len(ids) == 0:
+            return 0.0
+        return float(self._log_likelihood(ids, np.asarray(lengths, dtype=np.int64), unk_smoothing))
+
+    @abstractmethod
+    def _log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
+        """:meth:`log_likelihood` of a fitted model on non-empty int64 ids."""
 
     @abstractmethod
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
         """An endless stream of sampled ids (never ``<unk>``)."""
 
-    @abstractmethod
-    def arrays(self) -> dict[str, np.ndarray]: ...
+    def arrays(self) -> dict[str, np.ndarray]:
+        self.check_fitted()
+        return {a.rstrip("_"): getattr(self, a) for a in self.fitted_arrays}
 
     @classmethod
-    @abstractmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> "TokenModel": ...
-
-    def config_dict(self) -> dict:
-        return {}
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> "TokenModel":
+        cfg = meta["config"]
+        model = cls(int(meta["n_symbols"]), **{k: cfg[k] for k in cls.hyperparameters() if k in cfg})
+        for a in cls.fitted_arrays:
+            if a.rstrip("_") not in arrays:
+                raise DataError(f"model file lacks the fitted array {a.rstrip('_')!r}; retrain with `dvc repro`")
+            setattr(model, a, arrays[a.rstrip("_")])
+        model.fit_info = meta.get("fit", {})
+        return model
 
     def sample(
         self,
@@ -80,6 +128,7 @@ class TokenModel(ABC):
         If a model emits nothing but rests for ``MAX_DROPPED_RESTS`` draws, the voice
         stays silent from there on.
         """
+        self.check_fitted()
         out: list[int] = []
         total = 0.0
         after_rest, dropped = False, 0
@@ -133,16 +182,10 @@ def read_model_file(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable model file ({exc}); rerun `dvc repro`") from None
-    meta = json.loads(bytes(arrays.pop("meta_json")).decode())
+        meta = json.loads(bytes(arrays.pop("meta_json")).decode())
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable model file ({type(exc).__name__}: {exc}); rerun `dvc repro`") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: model header is not a JSON object; rerun `dvc repro`")
     return meta, arrays
 
-
-def load_model(path: str | Path) -> TokenModel:
-    from neshmm.models import MODELS
-
-    meta, arrays = read_model_file(path)
-    if meta.get("skipped"):
-        raise DataError(f"{path}: model was skipped at training ({meta.get('reason')})")
-    return MODELS[meta["model"]].from_arrays(arrays, meta)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -22,6 +23,7 @@ from hmmlearn import _hmmc
 from hmmlearn.hmm import CategoricalHMM
 from hmmlearn.utils import normalize
 
+from neshmm.errors import require
 from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, mix_uniform
 
 # Tokens per E-step work unit. Units are cut at sequence boundaries from the lengths alone,
@@ -218,8 +220,22 @@ class BatchedCategoricalHMM(CategoricalHMM):
         return stats, curr_logprob
 
 
+@dataclass
+class HMMConfig:
+    name: str = "hmm"
+    n_components: int = 16
+    n_iter: int = 100
+    tol: float = 0.01
+    seed: int = 17
+    init_params: str = "ste"
+    implementation: str = "scaling"
+
+
 class HMMModel(TokenModel):
     name = "hmm"
+    Config = HMMConfig
+    label_param = "n_components"
+    fitted_arrays = ("startprob_", "transmat_", "emissionprob_")
 
     def __init__(
         self,
@@ -230,44 +246,32 @@ class HMMModel(TokenModel):
         seed: int = 17,
         init_params: str = "ste",
         implementation: str = "scaling",
-        n_jobs: int = 0,
     ):
         super().__init__(n_symbols)
-        # Processes for the E-step; 0 = one per CPU core. Not a model parameter: the fitted
-        # model is the same for any value, so it is neither configured nor saved.
-        self.n_jobs = n_jobs
         self.n_components = n_components
         self.n_iter = n_iter
         self.tol = tol
         self.seed = seed
         self.init_params = init_params
         self.implementation = implementation
-        self.startprob: np.ndarray | None = None
-        self.transmat: np.ndarray | None = None
-        self.emissionprob: np.ndarray | None = None
 
     @classmethod
-    def from_config(cls, cfg, n_symbols: int) -> "HMMModel":
-        return cls(
-            n_symbols,
-            n_components=cfg.n_components,
-            n_iter=cfg.n_iter,
-            tol=cfg.tol,
-            seed=cfg.seed,
-            init_params=cfg.init_params,
-            implementation=cfg.implementation,
-        )
+    def validate_config(cls, cfg, key: str) -> None:
+        require(cfg.n_components >= 1, f"{key}.n_components", cfg.n_components, "an integer >= 1")
+        require(cfg.n_iter >= 1, f"{key}.n_iter", cfg.n_iter, "an integer >= 1")
+        require(cfg.tol >= 0, f"{key}.tol", cfg.tol, ">= 0")
+        require(cfg.implementation in ("scaling", "log"), f"{key}.implementation", cfg.implementation, "'scaling' or 'log'")
+        require(set(cfg.init_params) <= set("ste"), f"{key}.init_params", cfg.init_params, "letters of 'ste'")
+        require(0 <= cfg.seed < 2**32, f"{key}.seed", cfg.seed, "an integer in [0, 2**32)")
 
-    def config_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "n_components": self.n_components,
-            "n_iter": self.n_iter,
-            "tol": self.tol,
-            "seed": self.seed,
-            "init_params": self.init_params,
-            "implementation": self.implementation,
-        }
+    def data_problem(self, n_tokens: int, voice: str) -> str | None:
+        # More hidden states than training tokens: some states can never see data.
+        if self.n_components > n_tokens:
+            return (
+                f"n_components={self.n_components}: more than the {n_tokens} training tokens "
+                f"of voice {voice}; must be at most {n_tokens}"
+            )
+        return None
 
     def _hmm(self, implementation: str | None = None) -> CategoricalHMM:
         model = BatchedCategoricalHMM(
@@ -297,9 +301,9 @@ class HMMModel(TokenModel):
         finally:
             hmm_logger.setLevel(level)
         seconds = time.perf_counter() - t0
-        self.startprob = model.startprob_
-        self.transmat = model.transmat_
-        self.emissionprob = model.emissionprob_
+        self.startprob_ = model.startprob_
+        self.transmat_ = model.transmat_
+        self.emissionprob_ = model.emissionprob_
         mon = model.monitor_
         history = [float(h) for h in mon.history]
         self.fit_info = {
@@ -316,36 +320,23 @@ class HMMModel(TokenModel):
 
     def scorer(self, unk_smoothing: float, implementation: str | None = None) -> CategoricalHMM:
         model = self._hmm(implementation)
-        model.startprob_ = self.startprob
-        model.transmat_ = self.transmat
-        model.emissionprob_ = mix_uniform(self.emissionprob, unk_smoothing)
+        self.check_fitted()
+        model.startprob_ = self.startprob_
+        model.transmat_ = self.transmat_
+        model.emissionprob_ = mix_uniform(self.emissionprob_, unk_smoothing)
         return model
 
-    def log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1, 1)
-        if len(ids) == 0:
-            return 0.0
-        return float(self.scorer(unk_smoothing).score(ids, np.asarray(lengths)))
+    def _log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
+        return float(self.scorer(unk_smoothing).score(ids.reshape(-1, 1), lengths))
 
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
-        start_cdf = np.cumsum(self.startprob)
-        trans_cdf = np.cumsum(self.transmat, axis=1)
-        emit_cdf = cdf_without_unk(self.emissionprob)
+        start_cdf = np.cumsum(self.startprob_)
+        trans_cdf = np.cumsum(self.transmat_, axis=1)
+        emit_cdf = cdf_without_unk(self.emissionprob_)
         state = _categorical(rng, start_cdf)
         while True:
             yield _categorical(rng, emit_cdf[state])
             state = _categorical(rng, trans_cdf[state])
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"startprob": self.startprob, "transmat": self.transmat, "emissionprob": self.emissionprob}
 
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> "HMMModel":
-        cfg = dict(meta["config"])
-        cfg.pop("name", None)
-        m = cls(int(meta["n_symbols"]), **cfg)
-        m.startprob = arrays["startprob"]
-        m.transmat = arrays["transmat"]
-        m.emissionprob = arrays["emissionprob"]
-        m.fit_info = meta.get("fit", {})
-        return m
+MODEL = HMMModel

@@ -22,17 +22,6 @@ from typing import Any, Callable, Iterator
 
 KEY_LENGTH = 16
 
-# Files that only present results; editing them must not invalidate cached jobs.
-PRESENTATION_FILES = frozenset(
-    {
-        "neshmm/sweep/summary.py",
-        "neshmm/sweep/plot.py",
-        "neshmm/sweep/callback.py",
-        "stages/sweep_summary.py",
-    }
-)
-
-
 def digest(obj: Any) -> str:
     """A short, stable hash of a JSON-able object (key order does not matter)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -40,22 +29,18 @@ def digest(obj: Any) -> str:
 
 
 def code_version() -> str:
-    """Hash of the Python sources that produce results (neshmm/ and stages/).
+    """Hash of the Python sources a sweep job runs (its import closure).
 
-    Part of every key, like the code deps of a DVC stage: after a code change a cached
-    result may no longer be what the code computes, so it is recomputed.
+    Part of every key, like the code deps of a DVC stage, and by the same rule
+    (:mod:`neshmm.pipeline.code_deps`): after a change to code the job runs, a cached result
+    may no longer be what the code computes, so it is recomputed; editing code it does not
+    run (summaries, plots, rendering) keeps the cache.
     """
-    import neshmm
-    import stages
+    from neshmm.pipeline.code_deps import ROOT, closure
 
     h = hashlib.sha256()
-    for package in (neshmm, stages):
-        top = Path(package.__file__).resolve().parent
-        for path in sorted(top.rglob("*.py")):
-            rel = f"{top.name}/{path.relative_to(top).as_posix()}"
-            if rel in PRESENTATION_FILES:
-                continue
-            h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    for rel in closure(["neshmm.sweep.job"]):
+        h.update(rel.as_posix().encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
     return h.hexdigest()[:KEY_LENGTH]
 
 

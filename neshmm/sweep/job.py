@@ -1,6 +1,6 @@
 """One sweep job: train -> sample -> score one configuration, into its Hydra job folder.
 
-The job calls the very stage functions `dvc repro` runs (their main functions take their
+The job calls the very pipeline steps `dvc repro` runs (neshmm.pipeline, each taking its
 folders), with every folder either in the cache or in the job's own folder, so a sweep
 never changes params.yaml, models/, samples/ or metrics/. Inputs are reused through the
 cache: the corpus is parsed once per data config and tokenized once per tokenize config,
@@ -10,9 +10,6 @@ Files in the job folder: result.json (written last, atomically: it exists only f
 finished job) or error.json (one line: a user error, or a crash whose traceback is in
 pipeline.log), pipeline.log (what the stages printed), and copies of models/, samples/,
 logs/ from the cache entry. A failed job never stops the other jobs of a sweep.
-
-This module imports the stage modules (stages.*) on purpose: sharing their code is what
-guarantees that a sweep job computes what `dvc repro` computes for the same config.
 """
 
 from __future__ import annotations
@@ -31,15 +28,15 @@ import yaml
 from omegaconf import DictConfig
 
 from neshmm import atomic
-from neshmm.config import Config
+from neshmm.config import ROLES, Config
 from neshmm.data.demo_corpus import generate_corpus
 from neshmm.errors import NeshmmError
 from neshmm.sweep.cache import Cache, code_version, digest, folder_fingerprint
 from neshmm.sweep.scoring import score_run
 from neshmm.sweep.settings import split_config
-from stages import prepare, sample, tokenize, train
+from neshmm.pipeline import prepare, sample, tokenize, train
+from neshmm.pipeline.paths import Paths
 
-ROLES = ("model", "baseline")
 # Config keys a sweep job never reads; changing them must not recompute finished jobs.
 NOT_IN_KEY = ("jobs", "render")
 RESULT, ERROR, LOG = "result.json", "error.json", "pipeline.log"
@@ -160,21 +157,21 @@ def token_entry(config: Config, root: Path, cache: Cache) -> tuple[Path, str]:
     prep_params = {k: v for k, v in stage_params(root, "prepare", resolved).items() if k != "data.path"}
     prep_inputs = {"corpus": digest(corpus_inputs), "params": prep_params}
     prepared, _ = cache.ensure(
-        "prepared", digest(prep_inputs), prep_inputs, lambda d: prepare.main(replace(config, data=data), out=d)
+        "prepared", digest(prep_inputs), prep_inputs, lambda d: prepare.run(replace(config, data=data), out=d)
     )
     tok_inputs = {"prepared": digest(prep_inputs), "params": stage_params(root, "tokenize", resolved)}
     key = digest(tok_inputs)
-    tokens, _ = cache.ensure("tokens", key, tok_inputs, lambda d: tokenize.main(config, prepared=prepared, out=d))
+    tokens, _ = cache.ensure("tokens", key, tok_inputs, lambda d: tokenize.run(config, prepared=prepared, out=d))
     return tokens, key
 
 
 def build_run(config: Config, tokens: Path, out: Path) -> None:
+    paths = Paths(out)
     for role in ROLES:
         for voice in config.voices:
-            model_file = out / "models" / role / f"{voice}.npz"
-            train.train_one(config, voice, role, model_file, tokens_dir=tokens, logs=out / "logs")
-    sample.main(config, models=out / "models", tokens_dir=tokens, out=out / "samples")
-    figures = score_run(config, tokens, out / "models", out / "samples", out / "logs")
+            print(train.run(config, voice, role, tokens, paths.model_file(role, voice), paths.fit_log(role, voice)))
+    print(sample.run(config, models=paths.models, tokens_dir=tokens, out=paths.samples))
+    figures = score_run(config, tokens, paths)
     atomic.write_json(out / "figures.json", figures)
 
 

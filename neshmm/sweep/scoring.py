@@ -10,56 +10,42 @@ checks they agree); the slower MGEval scores are left to `dvc repro`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-from neshmm.evaluation import metrics
-from neshmm.config import Config
-from neshmm.evaluation.scoring import finite, piece_tokens, score_likelihood
-from neshmm.models import load_model
-from neshmm.models.base import read_model_file
-from neshmm.data.token_store import load_voice
-from neshmm.data.tokens import quantizer_from_config
-
-EMPTY = np.zeros((0, 3), dtype=np.int64)
+from neshmm.config import ROLES, Config
+from neshmm.evaluation.scoring import finite
+from neshmm.evaluation.tables import column_name
+from neshmm.pipeline.evaluate import score_all
+from neshmm.pipeline.paths import Paths
 
 
-def score_run(cfg: Config, tokens_dir: Path, models_dir: Path, samples_dir: Path, logs_dir: Path) -> dict:
+def score_run(cfg: Config, tokens_dir, paths: Paths) -> dict:
     """{"voices": {voice: {role: figures}}, "objective": mean model log-lik, ...}."""
-    q = quantizer_from_config(cfg.tokenize)
-    ev = cfg.evaluate
-    index = json.loads((samples_dir / "index.json").read_text())
-    roles = list(index["roles"])
-    pieces = {r: [piece_tokens(samples_dir / f["file"], q) for f in index["roles"][r]["files"]] for r in roles}
+    scores, _ = score_all(cfg, tokens_dir, paths.models, paths.samples, with_mgeval=False)
+    index = json.loads((paths.samples / "index.json").read_text())
+    roles = {role: index["roles"][role] for role in ROLES}
     voices: dict[str, dict] = {}
-    for voice in cfg.voices:
-        tokens = load_voice(tokens_dir, voice)
-        ref = tokens.sequences(ev.reference).as_list()
-        held = tokens.sequences(ev.heldout)
+    for voice, by_column in scores.items():
         voices[voice] = {}
-        for role in roles:
-            path = models_dir / role / f"{voice}.npz"
-            meta, _ = read_model_file(path)
-            if meta.get("skipped"):
-                voices[voice][role] = {"model": meta["model"], "skipped": meta["reason"]}
+        for role, info in roles.items():
+            score = by_column[column_name(roles, role)]
+            if score.skipped:
+                voices[voice][role] = {"model": info["model"], "skipped": score.skipped}
                 continue
-            gen = [p.get(voice, EMPTY) for p in pieces[role]]
-            kl_mean, kl_std = metrics.mean_std([metrics.kl_pitch(ref, [g], ev.epsilon) for g in gen])
-            model = load_model(path)
-            ll = score_likelihood(model, tokens.vocab, held.tokens, held.lengths, gen, ev.unk_smoothing)
-            log_path = logs_dir / f"train_{role}_{voice}.json"
+            log_path = paths.fit_log(role, voice)
             fit = json.loads(log_path.read_text()) if log_path.exists() else {}
+            ll = score.loglik
             voices[voice][role] = {
-                "model": meta["model"],
+                "model": info["model"],
                 "heldout_loglik": ll.get("heldout_loglik_per_token"),
                 "heldout_perplexity": ll.get("heldout_perplexity"),
                 "heldout_unknown_tokens": ll.get("heldout_unknown_tokens"),
-                "kl_pitch": finite(kl_mean),
-                "kl_pitch_std": finite(kl_std),
+                "kl_pitch": score.kl.get("kl_pitch"),
+                "kl_pitch_std": score.kl.get("kl_pitch_std"),
                 "train_loglik": finite(fit.get("train_loglik")),
-                "n_iter": int(model.fit_info.get("n_iter", 0)),
-                "converged": bool(model.fit_info.get("converged", True)),
+                "n_iter": int(ll.get("n_iter", 0)),
+                "converged": bool(ll.get("converged", True)),
                 "fit_seconds": fit.get("fit_seconds"),
             }
     return {"voices": voices, **totals(voices)}
@@ -68,7 +54,7 @@ def score_run(cfg: Config, tokens_dir: Path, models_dir: Path, samples_dir: Path
 def totals(voices: dict[str, dict]) -> dict:
     """Per-role means over voices and the sweep objective (mean held-out log-lik of `model`)."""
     out: dict = {}
-    for role in ("model", "baseline"):
+    for role in ROLES:
         figs = [v[role] for v in voices.values() if role in v and not v[role].get("skipped")]
         for key in ("heldout_loglik", "kl_pitch"):
             vals = [f[key] for f in figs if f.get(key) is not None]

@@ -12,8 +12,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from neshmm.config import MODEL_SCHEMAS, Config, to_config
+from neshmm.config import ROLES, Config, to_config
 from neshmm.errors import ConfigError
+from neshmm.models import model_class, model_names
 
 
 @dataclass
@@ -34,13 +35,14 @@ def not_applicable(raw: dict[str, Any]) -> list[str]:
     jobs of that grid collapse into one cached run. A key no model type knows is still an
     error, reported by the schema.
     """
-    known = {f.name for schema in MODEL_SCHEMAS.values() for f in fields(schema)} - {"name"}
+    schemas = {name: model_class(name).Config for name in model_names()}
+    known = {f.name for schema in schemas.values() for f in fields(schema)} - {"name"}
     dropped = []
-    for role in ("model", "baseline"):
+    for role in ROLES:
         node = raw.get(role)
-        if not isinstance(node, dict) or node.get("name") not in MODEL_SCHEMAS:
+        if not isinstance(node, dict) or node.get("name") not in schemas:
             continue
-        own = {f.name for f in fields(MODEL_SCHEMAS[node["name"]])}
+        own = {f.name for f in fields(schemas[node["name"]])}
         for key in [k for k in node if k in known]:
             if node[key] is None:
                 del node[key]

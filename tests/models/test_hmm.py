@@ -172,10 +172,12 @@ def test_log_implementation_is_hmmlearns_own(data):
 
 def test_hmm_model_fit_is_the_same_for_any_n_jobs(data):
     X, lengths = data
-    a = HMMModel(V, n_components=K, n_iter=5, n_jobs=1).fit(X, lengths)
-    b = HMMModel(V, n_components=K, n_iter=5, n_jobs=2).fit(X, lengths)
+    a, b = HMMModel(V, n_components=K, n_iter=5), HMMModel(V, n_components=K, n_iter=5)
+    a.n_jobs, b.n_jobs = 1, 2
+    a.fit(X, lengths)
+    b.fit(X, lengths)
     assert a.fit_info == b.fit_info
-    assert np.array_equal(a.emissionprob, b.emissionprob)
+    assert np.array_equal(a.emissionprob_, b.emissionprob_)
     assert "n_jobs" not in a.config_dict()  # not a model parameter, not saved
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clone_of, copy_project, sh, tool_env
+from helpers import clone_of, copy_project, sh, tool_env
 
 pytestmark = pytest.mark.e2e
 

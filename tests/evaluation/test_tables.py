@@ -1,6 +1,6 @@
 """Table columns stay distinct when model and baseline are the same model type."""
 
-from stages.evaluate import column_name
+from neshmm.evaluation.tables import column_name
 
 
 def test_distinct_types_use_model_names():

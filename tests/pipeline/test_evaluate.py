@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dvc, sh
+from helpers import dvc, sh
 
 pytestmark = pytest.mark.e2e
 

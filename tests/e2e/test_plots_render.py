@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dvc
+from helpers import dvc
 
 pytestmark = pytest.mark.e2e
 

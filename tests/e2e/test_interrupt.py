@@ -27,7 +27,7 @@ import pytest
 
 from neshmm import atomic
 
-from conftest import dvc, tool_env
+from helpers import dvc, tool_env
 
 # Outputs of every stage up to `evaluate` (render is left out to keep the test short).
 OUTPUT_DIRS = ("data/raw/demo", "data/prepared", "data/tokens", "models", "samples", "metrics")

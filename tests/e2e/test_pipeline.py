@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NESMDB_DIR, clone_of, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
+from helpers import NESMDB_DIR, clone_of, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +77,7 @@ def test_dvc_exp_run_with_override(repro_copy: Path):
 
 def test_params_yaml_equals_conf_composition():
     """The committed params.yaml is exactly what DVC composes from conf/."""
-    from conftest import ROOT
+    from helpers import ROOT
 
     proc = sh(ROOT, sys.executable, "-m", "neshmm.params", "--check", check=False)
     assert proc.returncode == 0, proc.stderr

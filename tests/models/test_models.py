@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from neshmm.config import HMMConfig, MarkovConfig
-from neshmm.models import HMMModel, MarkovModel, build_model, load_model
+from neshmm.models.hmm import HMMConfig
+from neshmm.models.markov import MarkovConfig
+from neshmm.models import build_model, load_model
+from neshmm.models.hmm import HMMModel
+from neshmm.models.markov import MarkovModel
 from neshmm.models.base import read_model_file
 
 
@@ -18,10 +21,10 @@ def test_markov_counts_and_loglik_by_hand():
     lengths = np.array([3, 2])
     m = MarkovModel(3, alpha=1.0).fit(ids, lengths)
     # starts: 1 once, 2 once -> (0+1, 1+1, 1+1)/(2+3)
-    assert m.startprob.tolist() == pytest.approx([1 / 5, 2 / 5, 2 / 5])
+    assert m.startprob_.tolist() == pytest.approx([1 / 5, 2 / 5, 2 / 5])
     # transitions inside sequences: 1->2, 2->1, 2->2 (never across the boundary 1|2)
-    assert m.transmat[1].tolist() == pytest.approx([1 / 4, 1 / 4, 2 / 4])
-    assert m.transmat[2].tolist() == pytest.approx([1 / 5, 2 / 5, 2 / 5])
+    assert m.transmat_[1].tolist() == pytest.approx([1 / 4, 1 / 4, 2 / 4])
+    assert m.transmat_[2].tolist() == pytest.approx([1 / 5, 2 / 5, 2 / 5])
     w = 0.1
     ll = m.log_likelihood(np.array([1, 2, 0]), np.array([3]), w)
 
@@ -62,14 +65,14 @@ def test_hmm_fits_scores_and_beats_a_uniform_model():
     assert ll > uniform + 0.1 * len(ids)
     # <unk> (id 0) was never trained: finite only because of the documented smoothing.
     assert np.isfinite(m.log_likelihood(np.array([0, 1]), np.array([2]), 1e-6))
-    assert m.emissionprob[:, 0].max() < 1e-12
+    assert m.emissionprob_[:, 0].max() < 1e-12
 
 
 def test_hmm_is_deterministic_given_seed():
     ids, lengths = _toy_sequences()
     a = HMMModel(7, n_components=3, n_iter=10, seed=5).fit(ids, lengths)
     b = HMMModel(7, n_components=3, n_iter=10, seed=5).fit(ids, lengths)
-    assert np.array_equal(a.transmat, b.transmat) and np.array_equal(a.emissionprob, b.emissionprob)
+    assert np.array_equal(a.transmat_, b.transmat_) and np.array_equal(a.emissionprob_, b.emissionprob_)
 
 
 def test_save_load_round_trip_without_pickle(tmp_path):

@@ -18,7 +18,9 @@ import pytest
 from scipy.io import wavfile
 
 from neshmm import atomic
-from neshmm.config import HMMConfig, MarkovConfig, to_config
+from neshmm.config import to_config
+from neshmm.models.hmm import HMMConfig
+from neshmm.models.markov import MarkovConfig
 from neshmm.data.corpus import FileResult, Split, build_split
 from neshmm.data.demo_corpus import generate_song
 from neshmm.errors import ConfigError, DataError
@@ -27,7 +29,7 @@ from neshmm.models import build_model
 from neshmm.audio.rendering import crop, reference_pieces
 from neshmm.data.voices import PROGRAMS, VOICES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 TPB = 22050
 BEATS = 8.0
@@ -62,11 +64,12 @@ def make_project(root: Path) -> Path:
 
 
 def render(root: Path, monkeypatch, **overrides) -> Path:
-    from stages import render as stage
+    from neshmm.pipeline import render as step
 
     monkeypatch.chdir(root)
     jobs = overrides.pop("jobs", 1)
-    stage.main(to_config({"render": {"n_reference": 2, **overrides}, "jobs": jobs}))
+    cfg = to_config({"render": {"n_reference": 2, **overrides}, "jobs": jobs})
+    step.run(cfg, Path("samples"), Path("models"), Path("data/prepared"), Path("metrics/kl.json"), Path("render"))
     return root / "render"
 
 

@@ -23,7 +23,7 @@ from neshmm.data.midi_io import MidiReadError, Song, Track, parse_midi_bytes, re
 from neshmm.data.tokens import Quantizer, tokenize_notes
 from neshmm.data.voices import PROGRAMS, assign_voices
 
-from conftest import ROOT, tool_env
+from helpers import ROOT, tool_env
 
 TPB = 22050
 Q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))

@@ -20,7 +20,7 @@ from neshmm.data.midi_io import read_midi, write_midi
 from neshmm.models.base import read_model_file
 from neshmm.data.voices import PROGRAMS, assign_voices
 
-from conftest import compose_params, dvc, init_repo, set_conf
+from helpers import compose_params, dvc, init_repo, set_conf
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neshmm.evaluation.scoring import piece_tokens
-from neshmm.models import HMMModel, MarkovModel
+from neshmm.models.hmm import HMMModel
+from neshmm.models.markov import MarkovModel
 from neshmm.models.sampling import VoiceModel, sample_piece, write_piece
 from neshmm.data.tokens import UNK_ID, Quantizer, Vocab, detokenize, tokenize_notes
 from neshmm.data.voices import VOICES

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from conftest import ROOT
+from helpers import ROOT
 from neshmm.errors import ConfigError
 from neshmm.sweep.cache import Cache, digest
 from neshmm.sweep.settings import split_config
@@ -36,10 +36,10 @@ def test_sweep_config_is_pipeline_config_plus_sweep_section():
 def test_sweep_config_lists_every_model_setting():
     from dataclasses import fields
 
-    from neshmm.config import MODEL_SCHEMAS
+    from neshmm.models import model_class, model_names
 
     listed = yaml.safe_load((ROOT / "conf" / "sweep.yaml").read_text())["model"]
-    assert set(listed) == {f.name for s in MODEL_SCHEMAS.values() for f in fields(s)} - {"name"}
+    assert set(listed) == {f.name for n in model_names() for f in fields(model_class(n).Config)} - {"name"}
     assert set(listed.values()) == {None}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import dvc, sh
+from helpers import dvc, sh
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clone_of, compose_params, dvc, set_conf, sh
+from helpers import clone_of, compose_params, dvc, set_conf, sh
 
 pytestmark = pytest.mark.e2e
 

@@ -18,13 +18,11 @@ from neshmm.evaluation.scoring import (
     VoiceScore,
     control_excerpts,
     excerpt,
-    markdown_mean_std,
-    nested,
     piece_tokens,
     score_generated,
     score_likelihood,
-    table,
 )
+from neshmm.evaluation.tables import markdown_mean_std, nested, table
 from neshmm.models.hmm import HMMModel
 from neshmm.models.markov import MarkovModel
 from neshmm.models.sampling import write_piece
@@ -72,12 +70,12 @@ def fitted_markov() -> MarkovModel:
 def test_markov_fit_by_hand():
     m = fitted_markov()
     # Starts: A once, B once; add-one over 4 symbols -> (c + 1) / (2 + 4).
-    assert m.startprob == pytest.approx([1 / 6, 1 / 6, 2 / 6, 2 / 6], abs=1e-15)
+    assert m.startprob_ == pytest.approx([1 / 6, 1 / 6, 2 / 6, 2 / 6], abs=1e-15)
     # Transitions A->B, B->A, A->C in file 1, B->A in file 2 (never across files).
-    assert m.transmat[2] == pytest.approx([1 / 6, 2 / 6, 1 / 6, 2 / 6], abs=1e-15)  # from A
-    assert m.transmat[3] == pytest.approx([1 / 6, 1 / 6, 3 / 6, 1 / 6], abs=1e-15)  # from B
-    assert m.transmat[1] == pytest.approx([1 / 4] * 4, abs=1e-15)  # from C: never left
-    assert m.transmat[0] == pytest.approx([1 / 4] * 4, abs=1e-15)  # from <unk>
+    assert m.transmat_[2] == pytest.approx([1 / 6, 2 / 6, 1 / 6, 2 / 6], abs=1e-15)  # from A
+    assert m.transmat_[3] == pytest.approx([1 / 6, 1 / 6, 3 / 6, 1 / 6], abs=1e-15)  # from B
+    assert m.transmat_[1] == pytest.approx([1 / 4] * 4, abs=1e-15)  # from C: never left
+    assert m.transmat_[0] == pytest.approx([1 / 4] * 4, abs=1e-15)  # from <unk>
 
 
 def test_markov_heldout_loglik_with_unknown_token_by_hand():
@@ -103,7 +101,7 @@ def test_markov_alpha_already_gives_unknown_tokens_mass():
     """Add-alpha smoothing covers the <unk> column too, so for the Markov chain the mixing
     weight only nudges an unknown token's cost: A -> <unk> is 1/6 before mixing."""
     m = fitted_markov()
-    assert m.transmat[2, UNK_ID] == pytest.approx(1 / 6, abs=1e-15)
+    assert m.transmat_[2, UNK_ID] == pytest.approx(1 / 6, abs=1e-15)
     ids, lengths = vocab().encode(toks(A, X)), np.array([2])
     got = m.log_likelihood(ids, lengths, 1e-6)
     assert got == pytest.approx(math.log(mix(2 / 6, 1e-6)) + math.log(mix(1 / 6, 1e-6)), abs=1e-12)
@@ -131,22 +129,22 @@ def test_no_heldout_tokens_reports_count_but_no_score():
 
 def hand_hmm() -> HMMModel:
     m = HMMModel(4, n_components=2)
-    m.startprob = np.array([0.6, 0.4])
-    m.transmat = np.array([[0.7, 0.3], [0.2, 0.8]])
+    m.startprob_ = np.array([0.6, 0.4])
+    m.transmat_ = np.array([[0.7, 0.3], [0.2, 0.8]])
     # Column 0 (<unk>) is zero, as after training: only the smoothing gives it mass.
-    m.emissionprob = np.array([[0.0, 0.5, 0.4, 0.1], [0.0, 0.1, 0.2, 0.7]])
+    m.emissionprob_ = np.array([[0.0, 0.5, 0.4, 0.1], [0.0, 0.1, 0.2, 0.7]])
     return m
 
 
 def brute_force_loglik(m: HMMModel, seqs: list[list[int]], w: float) -> float:
-    emit = (1 - w) * m.emissionprob + w / m.n_symbols
+    emit = (1 - w) * m.emissionprob_ + w / m.n_symbols
     total = 0.0
     for seq in seqs:
         p = 0.0
         for path in itertools.product(range(m.n_components), repeat=len(seq)):
-            q = m.startprob[path[0]] * emit[path[0], seq[0]]
+            q = m.startprob_[path[0]] * emit[path[0], seq[0]]
             for t in range(1, len(seq)):
-                q *= m.transmat[path[t - 1], path[t]] * emit[path[t], seq[t]]
+                q *= m.transmat_[path[t - 1], path[t]] * emit[path[t], seq[t]]
             p += q
         total += math.log(p)
     return total

@@ -25,7 +25,7 @@ from neshmm.data.voices import PROGRAMS, VOICES
 LAYOUT = [("", None, None), ("p1", 80, 0), ("p2", 81, 1), ("tr", 38, 2), ("no", 121, 9)]
 SMALL = dict(n_train=3, n_valid=1, n_test=1)
 NESMDB_DIR = Path(
-    os.environ.get("NESMDB_DIR", Path(__file__).resolve().parents[1].parent / "shared/nesmdb_midi")
+    os.environ.get("NESMDB_DIR", Path(__file__).resolve().parents[2].parent / "shared/nesmdb_midi")
 )
 
 

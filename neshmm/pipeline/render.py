@@ -1,0 +1,37 @@
+"""Step `render`: WAV audio (NES APU synthesis) and piano rolls of samples and real pieces,
+plus render/index.html listing them with their metrics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from neshmm import atomic
+from neshmm.audio.render_page import page
+from neshmm.audio.rendering import comparison, generated_pieces, load_metrics, load_model_configs, reference_pieces, render_all
+from neshmm.audio.synth import Voicing
+from neshmm.config import Config
+from neshmm.data.corpus import effective_jobs
+from neshmm.errors import DataError
+
+
+def run(cfg: Config, samples: Path, models: Path, prepared: Path, kl_metrics: Path, out: Path) -> str:
+    r = cfg.render
+    index_path = samples / "index.json"
+    if not index_path.exists():
+        raise DataError(f"{index_path}: missing; run `dvc repro sample`")
+    index = json.loads(index_path.read_text())
+    model_configs = load_model_configs(models, list(r.roles), list(cfg.voices))
+    pieces = generated_pieces(samples, index, list(r.roles), r.max_per_role, model_configs)
+    pieces += reference_pieces(prepared / f"{r.reference_split}.npz", r.n_reference, float(index["beats"]))
+    voicing = Voicing(duty_p1=r.duty.p1, duty_p2=r.duty.p2, noise_short_mode=r.noise_short_mode)
+    # Rebuilt from scratch so fewer samples never leave stale files behind.
+    with atomic.atomic_dir(out) as tmp:
+        entries = render_all(pieces, tmp, r.sample_rate, voicing, r.gain, effective_jobs(cfg.jobs))
+        compare = comparison(pieces, tmp / "compare.png")
+        render_config = asdict(r)
+        atomic.write_json(tmp / "render.json", {"config": render_config, "pieces": entries})
+        html = page(entries, index, model_configs, load_metrics(kl_metrics), render_config, compare)
+        atomic.write_text(tmp / "index.html", html)
+    return f"render: {len(entries)} pieces (WAV + piano roll) in {out}/; open {out}/index.html"

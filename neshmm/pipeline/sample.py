@@ -1,0 +1,49 @@
+"""Step `sample`: draw `sample.n_samples` seeded four-voice pieces per role as MIDI files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neshmm import atomic
+from neshmm.config import ROLES, Config
+from neshmm.data.tokens import Vocab, quantizer_from_config
+from neshmm.errors import DataError
+from neshmm.models import load_model
+from neshmm.models.base import read_model_file
+from neshmm.models.sampling import VoiceModel, sample_piece, write_piece
+
+
+def load_role(role: str, voices: list[str], models: Path, tokens_dir: Path) -> tuple[dict[str, VoiceModel], dict[str, str], str]:
+    """The role's fitted models per voice, the voices skipped at training (with why), and
+    the model's name."""
+    loaded, skipped, name = {}, {}, ""
+    for voice in voices:
+        path = models / role / f"{voice}.npz"
+        if not path.exists():
+            raise DataError(f"{path}: model missing; run `dvc repro train`")
+        meta, _ = read_model_file(path)
+        name = meta["model"]
+        if meta.get("skipped"):
+            skipped[voice] = meta["reason"]
+            continue
+        loaded[voice] = VoiceModel(load_model(path), Vocab.load(tokens_dir / f"{voice}.vocab.json"))
+    return loaded, skipped, name
+
+
+def run(cfg: Config, models: Path, tokens_dir: Path, out: Path) -> str:
+    q = quantizer_from_config(cfg.tokenize)
+    s = cfg.sample
+    index = {"beats": s.beats, "ticks_per_beat": s.ticks_per_beat, "seed": s.seed, "roles": {}}
+    # Rebuilt from scratch and swapped in whole: a smaller n_samples leaves no old pieces.
+    with atomic.atomic_dir(out) as tmp:
+        for role_index, role in enumerate(ROLES):
+            voice_models, skipped, name = load_role(role, list(cfg.voices), models, tokens_dir)
+            files = []
+            for piece in range(s.n_samples):
+                tokens = sample_piece(voice_models, q, s.beats, s.seed, role_index, piece)
+                write_piece(tmp / role / f"{piece:03d}.mid", tokens, q, s.ticks_per_beat, s.beats)
+                files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
+            index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
+        atomic.write_json(tmp / "index.json", index)
+    n = sum(len(r["files"]) for r in index["roles"].values())
+    return f"sample: {n} pieces of {s.beats:g} beats in {out}/ ({', '.join(r['model'] for r in index['roles'].values())})"
