@@ -24,6 +24,11 @@ CONFIG_NAME = "config"
 
 
 def compose_to(path: Path, overrides: list[str], root: Path = Path(".")) -> None:
+    """The adapter over DVC's internal ``dvc.utils.hydra.compose_and_dump`` (not a public
+    API; pyproject.toml caps dvc below 4). Using DVC's own function is what makes
+    params.yaml byte-identical to what `dvc exp run -S` writes; guarded by
+    tests/e2e/test_pipeline.py (`dvc exp run -S`) and
+    tests/e2e/test_pipeline.py::test_params_yaml_equals_conf_composition."""
     from dvc.utils.hydra import compose_and_dump
 
     compose_and_dump(
