@@ -21,7 +21,7 @@ from neshmm import atomic
 from neshmm.data.corpus import Split
 from neshmm.errors import DataError
 from neshmm.data.midi_io import MidiReadError, read_midi
-from neshmm.audio.pianoroll import Roll, figure, save_png
+from neshmm.audio.pianoroll import Roll, figure, save_png, stacked_figure
 from neshmm.audio.synth import Voicing, synthesize, to_pcm16
 from neshmm.data.voices import VOICES, assign_voices
 
@@ -192,7 +192,12 @@ def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicin
 
 
 def comparison(pieces: list[Piece], out_png: Path) -> str | None:
-    """One picture: the first real piece next to the first piece of every generated role."""
+    """One picture: the first real piece above the first piece of every generated role.
+
+    Pieces are stacked on one time axis (:func:`stacked_figure`), as many as there are
+    groups (real excerpt, per-voice model, joint model, ...), each panel holding all four
+    voices so that whether they fit together can be seen.
+    """
     chosen: list[Piece] = []
     seen = set()
     for p in pieces:
@@ -205,7 +210,7 @@ def comparison(pieces: list[Piece], out_png: Path) -> str | None:
         return None
     beats = max(p.beats for p in chosen)
     rolls = [Roll(p.title, p.notes, p.ticks_per_beat, beats) for p in chosen]
-    save_png(figure(rolls, column_width=5.0, height=5.2), out_png, dpi=90)
+    save_png(stacked_figure(rolls), out_png, dpi=90)
     return out_png.name
 
 
