@@ -119,3 +119,12 @@ def test_config_errors():
     with pytest.raises(ConfigError):
         mg.mgeval_scores(ref, ref, 0)
     assert mg.check_mode("corrected") == "corrected"
+
+
+def test_scalar_pdf_is_scipys_kde():
+    from scipy.stats import gaussian_kde
+
+    kde = gaussian_kde(B_DIST)
+    pdf = mg._scalar_pdf(kde)
+    for x in (-1.0, 0.3, 3.2, 6.0, 9.5):
+        assert pdf(x) == pytest.approx(float(kde(x)[0]), rel=1e-12)
