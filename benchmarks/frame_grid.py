@@ -10,7 +10,8 @@ share of valid frames that are ``<unk>``.
     python -m benchmarks.frame_grid [--train PATH.npz] [--valid PATH.npz] [--grids 1/4,1/8]
 
 ``--train``/``--valid`` take prepared splits (``data/prepared/*.npz``); without them the
-MIDI folders of NES-MDB ($NESMDB_PATH, else ../shared/nesmdb_midi) are parsed.
+MIDI folders of NES-MDB ($NESMDB_PATH or $NESMDB_DIR, else shared/nesmdb_midi beside the
+checkout or its parent folder) are parsed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ GRIDS = "1/4,1/6,1/8,1/12,1/16"
 
 
 def nesmdb_root() -> Path:
-    return Path(os.environ.get("NESMDB_PATH", ROOT.parent / "shared" / "nesmdb_midi"))
+    env = os.environ.get("NESMDB_PATH") or os.environ.get("NESMDB_DIR")
+    if env:
+        return Path(env)
+    candidates = [p / "shared" / "nesmdb_midi" for p in (ROOT.parent, ROOT.parent.parent)]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def load_split(npz: str | None, name: str, jobs: int) -> Split:

@@ -109,7 +109,7 @@ class MultiStreamCategoricalHMM(BaseHMM):
             if isinstance(random_state, (int, np.integer)):
                 # hmmlearn's _init made its own RandomState of this seed for startprob_ and
                 # transmat_; a child seed keeps the emission draws from repeating those.
-                random_state = np.random.SeedSequence([int(random_state), 1]).generate_state(4)
+                random_state = np.random.RandomState(np.random.SeedSequence([int(random_state), 1]).generate_state(4))
             random_state = check_random_state(random_state)
             emissions = []
             for n in self.n_features:
