@@ -18,7 +18,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from hmmlearn.base import BaseHMM
@@ -51,8 +51,9 @@ class MultiStreamCategoricalHMM(BaseHMM):
     ``_initialize_sufficient_statistics``, ``_accumulate_sufficient_statistics``,
     ``_do_mstep`` and ``_generate_sample_from_state``. ``tests/models/test_joint.py``
     guards them: the E-step against brute-force enumeration of all state paths (both
-    implementations), the M-step counts on a hand-computed case, sampling through
-    hmmlearn's ``sample``, and a full ``fit`` whose log-likelihood never decreases.
+    implementations), the M-step counts on a hand-computed case, a one-stream fit against
+    hmmlearn's own ``CategoricalHMM`` (same parameters after EM), and sampling through
+    hmmlearn's ``sample``.
     """
 
     def __init__(
@@ -224,7 +225,12 @@ class JointModel:
 
     @classmethod
     def from_config(cls, cfg, n_symbols: Sequence[int]) -> "JointModel":
-        return cls(n_symbols, **{k: cfg[k] for k in CONFIG_KEYS if k in cfg})
+        """From a mapping (dict, OmegaConf) or an object with attributes; absent keys keep
+        their defaults."""
+        get = cfg.get if isinstance(cfg, Mapping) else (lambda k, d: getattr(cfg, k, d))
+        missing = object()
+        values = {k: get(k, missing) for k in CONFIG_KEYS}
+        return cls(n_symbols, **{k: v for k, v in values.items() if v is not missing})
 
     def config_dict(self) -> dict:
         return {k: getattr(self, k) for k in CONFIG_KEYS}

@@ -221,3 +221,12 @@ def test_bad_frames_are_data_errors():
         m.fit(np.zeros((10, 4), dtype=int), [9])
     with pytest.raises(DataError, match="ids of voice"):
         m.fit(np.full((10, 4), 5), [10])
+
+
+def test_from_config_takes_mappings_and_objects():
+    from types import SimpleNamespace
+
+    a = JointModel.from_config({"n_components": 5, "frame_beats": 0.25}, N_SYMBOLS)
+    b = JointModel.from_config(SimpleNamespace(n_components=5, frame_beats=0.25, name="joint"), N_SYMBOLS)
+    assert a.config_dict() == b.config_dict()
+    assert a.n_components == 5 and a.frame_beats == 0.25 and a.n_init == 1
