@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_files:
         chosen = chosen[: args.max_files]
     tr, va = split_frames(train, fb, chosen), split_frames(valid, fb)
-    vel = {v: train.notes[v][:, 3] for v in VOICES}
-    vocab = FrameVocab.build(tr.codes, vel)
+    vocab = FrameVocab.build(tr.codes, tr.velocities)
     x_tr, x_va = vocab.encode(tr.codes), vocab.encode(va.codes)
     valid_beats = len(x_va) * fb
     print(f"grid {args.frame_beats}: {len(chosen)} train songs, {len(x_tr)} frames; valid {len(va.lengths)} songs, "

@@ -314,11 +314,13 @@ def _check_codes(codes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FrameSequences:
-    """Codes of several songs stacked ``(sum T, 4)`` with their lengths, plus the grid loss."""
+    """Codes of several songs stacked ``(sum T, 4)`` with their lengths, the grid loss, and
+    the note velocities per voice (what :meth:`FrameVocab.build` picks each voice's from)."""
 
     codes: np.ndarray
     lengths: np.ndarray
     loss: GridLoss
+    velocities: dict[str, np.ndarray]
 
 
 def split_frames(split, frame_beats: float, file_indices=None, with_loss: bool = False) -> FrameSequences:
@@ -328,8 +330,11 @@ def split_frames(split, frame_beats: float, file_indices=None, with_loss: bool =
     """
     indices = range(len(split.files)) if file_indices is None else file_indices
     parts, lengths, loss = [], [], GridLoss()
+    velocities: dict[str, list] = {v: [] for v in VOICES}
     for i in indices:
         notes = {v: split.voice_notes(v, int(i)) for v in VOICES}
+        for v in VOICES:
+            velocities[v].append(notes[v][:, 3])
         tpb = int(split.ticks_per_beat[int(i)])
         codes, per_voice = song_frames(notes, tpb, frame_beats)
         if with_loss:
@@ -338,4 +343,5 @@ def split_frames(split, frame_beats: float, file_indices=None, with_loss: bool =
             parts.append(codes)
             lengths.append(len(codes))
     codes = np.concatenate(parts) if parts else np.zeros((0, len(VOICES)), dtype=np.int64)
-    return FrameSequences(codes, np.asarray(lengths, dtype=np.int64), loss)
+    vel = {v: np.concatenate(velocities[v]) if velocities[v] else np.zeros(0, np.int64) for v in VOICES}
+    return FrameSequences(codes, np.asarray(lengths, dtype=np.int64), loss, vel)

@@ -142,3 +142,24 @@ def test_real_songs_every_unmerged_note_comes_back():
     )
     assert back == fs.loss.notes - fs.loss.merged
     assert 0 <= fs.loss.time_lost < 0.5
+
+
+def test_split_frames_stacks_songs_and_keeps_velocities(tmp_path):
+    from neshmm.data.corpus import Split
+
+    song_a = {"p1": notes((0, 120, 60, 3)), "no": notes((0, 60, 2, 9), (60, 120, 2, 9))}
+    song_b = {"p2": notes((60, 240, 50, 4))}
+    split = Split(
+        files=["a", "b"],
+        ticks_per_beat=np.array([TPB, TPB]),
+        notes={v: np.concatenate([s.get(v, notes()) for s in (song_a, song_b)]) for v in VOICES},
+        offsets={v: np.array([0, len(song_a.get(v, ())), len(song_a.get(v, ())) + len(song_b.get(v, ()))]) for v in VOICES},
+    )
+    fs = split_frames(split, 1 / 8)
+    assert fs.lengths.tolist() == [2, 4] and fs.codes.shape == (6, 4)
+    assert fs.codes[:, 3].tolist() == [ONSET + 2, ONSET + 2, REST, REST, REST, REST]
+    only_b = split_frames(split, 1 / 8, [1])
+    np.testing.assert_array_equal(only_b.codes, fs.codes[2:])
+    assert only_b.velocities["p2"].tolist() == [4] and len(only_b.velocities["p1"]) == 0
+    vocab = FrameVocab.build(fs.codes, fs.velocities)
+    assert vocab.velocity["no"] == 9 and vocab.velocity["p2"] == 4
