@@ -19,7 +19,17 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-NESMDB_DIR = Path(os.environ.get("NESMDB_DIR", ROOT.parent / "shared" / "nesmdb_midi"))
+def nesmdb_root() -> Path:
+    """NES-MDB's MIDI root: $NESMDB_PATH, else $NESMDB_DIR, else shared/nesmdb_midi beside
+    the checkout (or beside its parent folder, for a git worktree under wt/)."""
+    env = os.environ.get("NESMDB_PATH") or os.environ.get("NESMDB_DIR")
+    if env:
+        return Path(env)
+    candidates = [p / "shared" / "nesmdb_midi" for p in (ROOT.parent, ROOT.parent.parent)]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+NESMDB_DIR = nesmdb_root()
 
 # Small enough for seconds per repro, big enough that every voice trains.
 SMALL_CONF = {
@@ -175,3 +185,24 @@ def tiny_pieces() -> list[np.ndarray]:
     b = [[0, 4, 64, 8], [4, 6, 64, 8], [8, 9, 65, 8], [9, 11, 67, 8], [12, 16, 60, 8]]
     c = [[0, 1, 60, 10], [1, 2, 61, 10], [3, 6, 60, 10], [8, 16, 48, 10]]
     return [np.array(p, dtype=np.int64) for p in (a, b, c)]
+
+
+def random_ids(rng: np.random.Generator, n_symbols, n_frames: int) -> np.ndarray:
+    """Uniform ids ``(n_frames, len(n_symbols))``, column ``s`` in ``0..n_symbols[s]-1``."""
+    return np.stack([rng.integers(0, n, n_frames) for n in n_symbols], axis=1).astype(np.int64)
+
+
+def patterned_ids(n_symbols, lengths, seed: int = 0) -> np.ndarray:
+    """Ids with structure an HMM can find: each voice cycles through a few symbols in step
+    with the others, with 10% noise; id 0 (<unk>) and the largest id never occur."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in lengths:
+        phase = rng.integers(0, 4)
+        t = (np.arange(n) + phase) % 4
+        cols = [1 + (t * (s + 1)) % (k - 2) for s, k in enumerate(n_symbols)]
+        x = np.stack(cols, axis=1)
+        noise = rng.random(x.shape) < 0.1
+        x[noise] = (1 + rng.integers(0, 10**6, noise.sum()) % (np.asarray(n_symbols) - 2)[np.nonzero(noise)[1]])
+        rows.append(x)
+    return np.concatenate(rows).astype(np.int64)
