@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def nesmdb_root() -> Path:
     """NES-MDB's MIDI root: $NESMDB_PATH, else $NESMDB_DIR, else shared/nesmdb_midi beside
     the checkout (or beside its parent folder, for a git worktree under wt/)."""
