@@ -24,78 +24,8 @@ from neshmm.data.tokens import Quantizer, tokenize_notes
 from neshmm.data.voices import PROGRAMS, assign_voices
 
 from conftest import ROOT, tool_env
-
-TPB = 22050
+from helpers import TPB, chunk, conductor, good_song, name_event, note_track, smf, track, vlq  # noqa: F401 (re-exported)
 Q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
-
-
-# --- building MIDI bytes -----------------------------------------------------------------
-
-
-def vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return kind + len(body).to_bytes(4, "big") + body
-
-
-def track(events: list[tuple[int, bytes]]) -> bytes:
-    """An MTrk chunk from (absolute tick, event bytes), stable-sorted by tick, + end of track."""
-    body, now = b"", 0
-    for tick, ev in sorted(events, key=lambda e: e[0]):
-        body += vlq(tick - now) + ev
-        now = tick
-    return chunk(b"MTrk", body + b"\x00\xff\x2f\x00")
-
-
-def name_event(name: str) -> bytes:
-    raw = name.encode("latin-1")
-    return b"\xff\x03" + vlq(len(raw)) + raw
-
-
-def note_track(name: str, program: int | None, notes, channel: int = 0) -> bytes:
-    """A named track; notes are (start, end, pitch, velocity). Note-offs sort before
-    note-ons at the same tick, as in NES-MDB (so back-to-back notes never overlap), except
-    the off of a zero-length note, which follows its own on."""
-    events = [(0, name_event(name))]
-    if program is not None:
-        events.append((0, bytes([0xC0 | channel, program])))
-    timed = []
-    for start, end, pitch, vel in notes:
-        timed.append((start, 1, bytes([0x90 | channel, pitch, vel])))
-        timed.append((end, 2 if end == start else 0, bytes([0x80 | channel, pitch, 0])))
-    events += [(t, ev) for t, _, ev in sorted(timed, key=lambda e: (e[0], e[1]))]
-    return track(events)
-
-
-def smf(*tracks: bytes, tpb: int = TPB, fmt: int = 1) -> bytes:
-    header = chunk(b"MThd", fmt.to_bytes(2, "big") + len(tracks).to_bytes(2, "big") + tpb.to_bytes(2, "big"))
-    return header + b"".join(tracks)
-
-
-def conductor() -> bytes:
-    return track([(0, b"\xff\x51\x03\x07\xa1\x20")])  # tempo 120
-
-
-def good_song(tpb: int = TPB, shift: int = 0) -> bytes:
-    """A small valid four-voice file in the NES-MDB layout."""
-    def beat(x):
-        return int(round(x * tpb))
-
-    return smf(
-        conductor(),
-        note_track("p1", 80, [(beat(0), beat(1), 60 + shift, 9), (beat(1), beat(1.5), 62, 12), (beat(2), beat(4), 64, 5)], 0),
-        note_track("p2", 81, [(beat(0), beat(2), 55, 7), (beat(2), beat(2.75), 57, 3)], 1),
-        note_track("tr", 38, [(beat(0), beat(4), 43, 1)], 2),
-        note_track("no", 121, [(beat(0), beat(0.25), 5, 15), (beat(1), beat(1.25), 3, 8)], 9),
-        tpb=tpb,
-    )
 
 
 def write(folder: Path, name: str, data: bytes) -> Path:
@@ -185,23 +115,33 @@ def test_zero_length_notes_are_dropped_and_counted(tmp_path):
 
 def test_note_off_before_its_note_on_never_makes_a_negative_length(tmp_path):
     """In bytes, an 'end before start' is a stray note-off then a note-on nobody ends: the
-    stray off is ignored (as miditoolkit does) and the unended on is counted, not kept."""
+    stray off is ignored and the unended on is dropped (as miditoolkit and symusic do; it is
+    no longer counted, which would take a Python walk over every event)."""
     events = [(0, name_event("p1")), (100, b"\x80\x3c\x00"), (200, b"\x90\x3c\x09"), (300, b"\x90\x3e\x09"), (400, b"\x80\x3e\x00")]
     r = one(tmp_path, smf(conductor(), track(events)))
     assert r.notes["p1"].tolist() == [[300, 400, 62, 9]]
-    assert split_report([r])["notes_dropped"] == {"never_ended": 1}
+    assert split_report([r])["notes_dropped"] == {}
 
 
 def test_negative_and_out_of_range_notes_from_any_source_are_dropped():
     """A Song may come from elsewhere than our reader: the voice step still refuses notes
     no NES voice can play, by reason."""
     notes = np.array(
-        [[0, 10, 60, 9], [50, 20, 60, 9], [60, 70, 200, 9], [80, 90, -1, 9], [100, 110, 61, 0], [120, 130, 62, 300]],
+        [[0, 10, 60, 9], [50, 20, 60, 9], [60, 70, 200, 9], [80, 90, -1, 9], [85, 95, 0, 9], [100, 110, 61, 0], [120, 130, 62, 300]],
         dtype=np.int64,
     )
     v = assign_voices(Song(TPB, [Track("p1", 80, 0, notes)]))
     assert v.notes["p1"].tolist() == [[0, 10, 60, 9]]
-    assert dict(v.dropped_notes) == {"non_positive_length": 1, "pitch_out_of_range": 2, "velocity_out_of_range": 2}
+    assert dict(v.dropped_notes) == {"non_positive_length": 1, "pitch_out_of_range": 3, "velocity_out_of_range": 2}
+
+
+@pytest.mark.parametrize("voice,program,channel", [("no", 121, 9), ("p1", 80, 0)])
+def test_pitch_zero_is_dropped_and_counted_in_every_voice(tmp_path, voice, program, channel):
+    """NES-MDB has no pitch 0: melodic voices span 21..108 and the noise voice's periods
+    1..16 (measured on all 4,905 train+valid files), so a 0 is a converter bug, not a note."""
+    r = one(tmp_path, smf(conductor(), note_track(voice, program, [(0, 10, 0, 9), (10, 20, 1, 9)], channel)))
+    assert r.notes[voice][:, 2].tolist() == [1]
+    assert split_report([r])["notes_dropped"] == {"pitch_out_of_range": 1}
 
 
 def test_overlapping_notes_in_one_voice_are_kept_counted_and_not_rests(tmp_path):
