@@ -67,9 +67,8 @@ class Song:
     end_tick: int = 0
 
 
-def _symusic_notes(one_track_smf: bytes) -> tuple[np.ndarray, int | None]:
-    """Notes and the program of the first sounding (channel, program) group of a one-track
-    MIDI file, through symusic's public API.
+def _symusic_notes(one_track_smf: bytes) -> np.ndarray:
+    """Notes of a one-track MIDI file, through symusic's public API.
 
     symusic splits a track by (channel, program); the groups are merged back here so a
     Track is one MIDI track. The pairing semantics this relies on are guarded by
@@ -81,15 +80,12 @@ def _symusic_notes(one_track_smf: bytes) -> tuple[np.ndarray, int | None]:
 
     score = symusic.Score.from_midi(one_track_smf)
     parts = []
-    program = None
     for t in score.tracks:
         a = t.notes.numpy()
         if not len(a["time"]):
             continue
         if not _plausible(a):
             raise MidiReadError("implausible notes (ticks past 2**31?)")
-        if program is None:
-            program = int(t.program)
         part = np.empty((len(a["time"]), 4), dtype=np.int64)
         part[:, 0] = a["time"]
         part[:, 1] = part[:, 0] + a["duration"]
@@ -97,11 +93,11 @@ def _symusic_notes(one_track_smf: bytes) -> tuple[np.ndarray, int | None]:
         part[:, 3] = a["velocity"]
         parts.append(part)
     if not parts:
-        return np.zeros((0, 4), dtype=np.int64), None
+        return np.zeros((0, 4), dtype=np.int64)
     if len(parts) == 1:
-        return parts[0], program
+        return parts[0]
     notes = np.concatenate(parts)
-    return notes[np.argsort(notes[:, 0], kind="stable")], program
+    return notes[np.argsort(notes[:, 0], kind="stable")]
 
 
 def _plausible(a: dict) -> bool:
@@ -119,22 +115,15 @@ def parse_midi_bytes(data: bytes) -> Song:
     song = Song(ticks_per_beat=header.ticks_per_beat)
     for start, end in header.tracks:
         head = track_head(data, start, end)
-        notes, program = np.zeros((0, 4), dtype=np.int64), None
+        notes = np.zeros((0, 4), dtype=np.int64)
         if head.has_note_on:
             chunk = b"MTrk" + (end - start).to_bytes(4, "big") + data[start:end]
             try:
-                notes, program = _symusic_notes(one_track + chunk)
+                notes = _symusic_notes(one_track + chunk)
             except Exception as exc:  # symusic's errors are untyped: classify them ourselves
                 diagnose_track(data, start, end)
                 raise MidiReadError(f"track {len(song.tracks) + 1}: {exc}") from None
-        song.tracks.append(
-            Track(
-                name=head.name,
-                program=head.program if head.program is not None else program,
-                channel=head.channel,
-                notes=notes,
-            )
-        )
+        song.tracks.append(Track(name=head.name, program=head.program, channel=head.channel, notes=notes))
         if len(notes):
             song.end_tick = max(song.end_tick, int(notes[:, 1].max()))
     return song

@@ -162,26 +162,27 @@ class TrackHead:
 
 
 def track_head(data: bytes, start: int, end: int) -> TrackHead:
-    """Name, program and channel of a track, read from its events before the first note.
+    """Name, program and channel of a track: its first track name, first program change,
+    and the channel of the first program change or note-on.
 
-    The first track name and the first program change win; the channel is that of the
-    first program change or note-on. Reading stops at the first note-on, so this costs a
-    few events per NES-MDB track; a track without notes is read to its end (linear).
+    Reading stops at the first note-on once name and program are known, so a NES-MDB track
+    (both at tick 0) costs a few events; other tracks are read further, at worst to the end
+    (still linear).
     """
-    name, program, channel = "", None, None
+    name, program, channel, has_note_on = "", None, None, False
     for _tick, status, a, b, meta_type, p0, p1 in _events(data, start, end):
         if meta_type is not None:
             if meta_type == 0x03 and not name:
                 name = data[p0:p1].decode("latin-1")
-            continue
-        kind, ch = status & 0xF0, status & 0x0F
-        if kind == 0xC0 and program is None:
+        elif status & 0xF0 == 0xC0 and program is None:
             program = a
-            channel = ch if channel is None else channel
-        elif kind == 0x90 and b > 0:
-            channel = ch if channel is None else channel
-            return TrackHead(name, program, channel, True)
-    return TrackHead(name, program, channel, False)
+            channel = status & 0x0F if channel is None else channel
+        elif status & 0xF0 == 0x90 and b > 0:
+            channel = status & 0x0F if channel is None else channel
+            has_note_on = True
+        if has_note_on and name and program is not None:
+            break
+    return TrackHead(name, program, channel, has_note_on)
 
 
 def diagnose_track(data: bytes, start: int, end: int) -> None:
