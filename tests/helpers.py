@@ -208,3 +208,110 @@ def patterned_ids(n_symbols, lengths, seed: int = 0) -> np.ndarray:
         x[noise] = (1 + rng.integers(0, 10**6, noise.sum()) % (np.asarray(n_symbols) - 2)[np.nonzero(noise)[1]])
         rows.append(x)
     return np.concatenate(rows).astype(np.int64)
+
+
+# MIDI files built byte by byte, so each test shows which bytes are wrong (no committed binaries).
+
+
+def vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return kind + len(body).to_bytes(4, "big") + body
+
+
+def track(events: list[tuple[int, bytes]]) -> bytes:
+    """An MTrk chunk from (absolute tick, event bytes), stable-sorted by tick, + end of track."""
+    body, now = b"", 0
+    for tick, ev in sorted(events, key=lambda e: e[0]):
+        body += vlq(tick - now) + ev
+        now = tick
+    return chunk(b"MTrk", body + b"\x00\xff\x2f\x00")
+
+
+def name_event(name: str) -> bytes:
+    raw = name.encode("latin-1")
+    return b"\xff\x03" + vlq(len(raw)) + raw
+
+
+def note_track(name: str, program: int | None, notes, channel: int = 0) -> bytes:
+    """A named track; notes are (start, end, pitch, velocity). Note-offs sort before
+    note-ons at the same tick, as in NES-MDB (so back-to-back notes never overlap), except
+    the off of a zero-length note, which follows its own on."""
+    events = [(0, name_event(name))]
+    if program is not None:
+        events.append((0, bytes([0xC0 | channel, program])))
+    timed = []
+    for start, end, pitch, vel in notes:
+        timed.append((start, 1, bytes([0x90 | channel, pitch, vel])))
+        timed.append((end, 2 if end == start else 0, bytes([0x80 | channel, pitch, 0])))
+    events += [(t, ev) for t, _, ev in sorted(timed, key=lambda e: (e[0], e[1]))]
+    return track(events)
+
+
+def smf(*tracks: bytes, tpb: int = TPB, fmt: int = 1) -> bytes:
+    header = chunk(b"MThd", fmt.to_bytes(2, "big") + len(tracks).to_bytes(2, "big") + tpb.to_bytes(2, "big"))
+    return header + b"".join(tracks)
+
+
+def conductor() -> bytes:
+    return track([(0, b"\xff\x51\x03\x07\xa1\x20")])  # tempo 120
+
+
+def good_song(tpb: int = TPB, shift: int = 0) -> bytes:
+    """A small valid four-voice file in the NES-MDB layout."""
+    def beat(x):
+        return int(round(x * tpb))
+
+    return smf(
+        conductor(),
+        note_track("p1", 80, [(beat(0), beat(1), 60 + shift, 9), (beat(1), beat(1.5), 62, 12), (beat(2), beat(4), 64, 5)], 0),
+        note_track("p2", 81, [(beat(0), beat(2), 55, 7), (beat(2), beat(2.75), 57, 3)], 1),
+        note_track("tr", 38, [(beat(0), beat(4), 43, 1)], 2),
+        note_track("no", 121, [(beat(0), beat(0.25), 5, 15), (beat(1), beat(1.25), 3, 8)], 9),
+        tpb=tpb,
+    )
+
+
+# A small project folder on which single stages run (robustness and config tests).
+def write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def params_for(tmp: Path, corpus: Path, **data) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(path=str(corpus), **data)
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def run_stage(cwd: Path, stage: str) -> subprocess.CompletedProcess:
+    env = tool_env()
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def bad_corpus(root: Path, n_good: int = 12) -> None:
+    """Every failure mode in one corpus, among enough good files to stay under the limit."""
+    for split, n in (("train", n_good), ("valid", 3), ("test", 3)):
+        for i in range(n):
+            write(root / split, f"good{i:02d}.mid", good_song(shift=i % 5))
+    t = root / "train"
+    write(t, "empty.mid", b"")
+    write(t, "text.mid", b"not midi\n")
+    write(t, "cut.mid", good_song()[:77])
+    write(t, "weird/instruments.mid", smf(conductor(), note_track("p1", 80, [(0, TPB, 60, 9)]),
+                                          note_track("Piano", 0, [(0, TPB, 60, 99)], 3),
+                                          note_track("p1", 80, [(0, TPB, 61, 9)], 4)))
+    write(t, "zero_length.mid", smf(conductor(), note_track("p2", 81, [(0, 0, 60, 9), (0, TPB, 62, 9)])))
+    write(t, "resolution.mid", good_song(480))
+    (t / "weird" / "loop").symlink_to(t, target_is_directory=True)

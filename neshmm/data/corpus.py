@@ -19,7 +19,7 @@ import numpy as np
 
 from neshmm import atomic
 from neshmm.errors import DataError
-from neshmm.data.midi_io import MidiReadError, read_midi
+from neshmm.data.midi_io import MAX_FILE_BYTES, MidiReadError, read_midi
 from neshmm.data.voices import VOICES, assign_voices
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -55,6 +55,7 @@ SKIP_REASONS = {
     "truncated": "truncated_midi",
     "malformed": "malformed_midi",
     "unsupported": "unsupported_midi",
+    "too_large": "too_large",
     "unreadable_file": "unreadable_file",
 }
 
@@ -74,12 +75,12 @@ class FileResult:
     dropped_track_names: list = field(default_factory=list)
 
 
-def parse_file(path: Path, name: str) -> FileResult:
+def parse_file(path: Path, name: str, max_bytes: int = MAX_FILE_BYTES) -> FileResult:
     """Parse one file; every problem becomes a skip reason, never an exception.
 
     Special files (a FIFO or device named .mid) are refused before opening, since reading
     one could block forever; broken and looping symlinks fail in ``stat`` and are counted
-    as ``unreadable_file``.
+    as ``unreadable_file``; files over ``max_bytes`` are counted as ``too_large`` unread.
     """
     try:
         st = path.stat()
@@ -87,7 +88,7 @@ def parse_file(path: Path, name: str) -> FileResult:
             return FileResult(name, skipped="not_a_file", detail="not a regular file")
         if st.st_size == 0:
             return FileResult(name, skipped="empty_file", detail="0 bytes")
-        song = read_midi(path)
+        song = read_midi(path, max_bytes)
     except MidiReadError as exc:
         return FileResult(name, skipped=SKIP_REASONS.get(exc.reason, "malformed_midi"), detail=str(exc))
     except OSError as exc:

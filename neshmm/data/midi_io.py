@@ -1,46 +1,47 @@
 """Reading and writing NES-MDB style MIDI files.
 
-The reader is a small Standard MIDI File parser of our own rather than miditoolkit: parsing
-is the dominant cost of tokenizing NES-MDB (thousands of files full of CC 11 volume
-messages), and mido builds and validates one Python object per message. This parser keeps
-only what tokenization needs (track names, programs, notes) and pairs note-on/note-off
-events exactly as miditoolkit does (FIFO per channel and pitch), which a test checks on the
-real corpus. Every malformed input raises :class:`MidiReadError` and nothing else, so a
-corpus walk can skip and count bad files.
+Notes are parsed by symusic (C++, the parser behind MidiTok): our own pure-Python parser
+took 13-16 s for the 4,502 NES-MDB training files on one core, symusic about 0.6 s, with the
+same notes. What symusic does not report (which MIDI track a note came from, empty
+tracks, channels, why a file is broken) comes from a linear byte walk in
+:mod:`neshmm.data.midi_scan`. Each ``MTrk`` chunk is handed to symusic on its own, as a
+one-track file, so a :class:`Track` here is always one MIDI track, as NES-MDB means it.
 
-Writing goes through miditoolkit (the format NES-MDB files use) into a temporary file
-that is renamed into place, so a killed writer never leaves a truncated MIDI file.
+Pairing rules (what symusic does, checked by ``tests/data/test_midi_io.py``): note-on and
+note-off are paired first-in first-out per channel and pitch (as miditoolkit and our old
+reader did); a note-on with velocity 0 is a note-off; a note-off with nothing open is
+ignored; a note-on never ended is dropped (and, unlike with the old reader, not counted:
+counting it would need a Python walk over every event, the cost this module removes);
+zero-length notes are kept here and dropped by :mod:`neshmm.data.voices`.
+
+Every malformed input raises :class:`MidiReadError` and nothing else, so a corpus walk can
+skip and count bad files; files above :data:`MAX_FILE_BYTES` are refused before reading.
+
+Writing still goes through miditoolkit: symusic 0.6 writes tempo and time signatures into
+the first voice track and numbers channels by track position, so it cannot write NES-MDB's
+separate conductor track, which the demo corpus reproduces (``tests/test_demo_corpus.py``).
+Files are written to a temporary file renamed into place, so a killed writer never leaves a
+truncated MIDI file.
 """
 
 from __future__ import annotations
 
 import os
-import struct
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from neshmm.atomic import atomic_path
+from neshmm.data.midi_scan import MidiReadError, diagnose_track, scan_chunks, track_head
+
+__all__ = ["MAX_FILE_BYTES", "MidiReadError", "Song", "Track", "parse_midi_bytes", "read_midi", "write_midi"]
 
 NOTE_FIELDS = ("start", "end", "pitch", "velocity")
 
-
-class MidiReadError(ValueError):
-    """The bytes are not a MIDI file this project can read (the one documented error).
-
-    ``reason`` sorts failures for the corpus report: ``empty`` (0 bytes), ``not_midi``
-    (no MIDI header at all, e.g. a text file named .mid), ``truncated`` (a chunk or event
-    runs past the end, the usual result of an interrupted download or copy),
-    ``malformed`` (bytes inside the file break the format), ``unsupported`` (valid MIDI
-    this reader does not handle) or ``unreadable_file`` (the OS refused to read it).
-    """
-
-    REASONS = ("empty", "not_midi", "truncated", "malformed", "unsupported", "unreadable_file")
-
-    def __init__(self, message: str, reason: str = "malformed"):
-        super().__init__(message)
-        self.reason = reason
+# The biggest NES-MDB file is 0.5 MB (train/193_Klax_03_04DanceoftheFairies.mid); 32 times
+# that leaves room for longer songs while a 30 GB sparse file cannot exhaust memory.
+MAX_FILE_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -48,154 +49,106 @@ class Track:
     """One MIDI track: its name, first program, channel and notes.
 
     ``notes`` is an ``(n, 4)`` int64 array of (start, end, pitch, velocity) in ticks,
-    sorted by start (stable, so simultaneous notes keep their note-off order).
-    ``unclosed`` counts note-ons that no note-off ever ended; like miditoolkit, they are
-    not notes, but the corpus report counts them so that they are not lost silently.
+    sorted by start (stable).
     """
 
     name: str
     program: int | None
     channel: int | None
     notes: np.ndarray
-    unclosed: int = 0
 
 
 @dataclass
 class Song:
+    """``end_tick`` is the end of the last note (0 without notes)."""
+
     ticks_per_beat: int
     tracks: list[Track] = field(default_factory=list)
     end_tick: int = 0
 
 
-def _read_varlen(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    value = 0
-    for _ in range(4):
-        if pos >= end:
-            raise MidiReadError("variable-length quantity runs past the end of a track", "truncated")
-        byte = data[pos]
-        pos += 1
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            return value, pos
-    raise MidiReadError("variable-length quantity longer than 4 bytes")
+def _symusic_notes(one_track_smf: bytes) -> np.ndarray:
+    """Notes of a one-track MIDI file, through symusic's public API.
+
+    symusic splits a track by (channel, program); the groups are merged back here so a
+    Track is one MIDI track. The pairing semantics this relies on are guarded by
+    ``tests/data/test_midi_io.py::test_pairing_semantics`` (pin: ``symusic<0.7``).
+    Raises whatever symusic raises (RuntimeError, ValueError...) on bad bytes, and
+    MidiReadError when what it returns cannot be MIDI (see :func:`_plausible`).
+    """
+    import symusic
+
+    score = symusic.Score.from_midi(one_track_smf)
+    parts = []
+    for t in score.tracks:
+        a = t.notes.numpy()
+        if not len(a["time"]):
+            continue
+        if not _plausible(a):
+            raise MidiReadError("implausible notes (ticks past 2**31?)")
+        part = np.empty((len(a["time"]), 4), dtype=np.int64)
+        part[:, 0] = a["time"]
+        part[:, 1] = part[:, 0] + a["duration"]
+        part[:, 2] = a["pitch"]
+        part[:, 3] = a["velocity"]
+        parts.append(part)
+    if not parts:
+        return np.zeros((0, 4), dtype=np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    notes = np.concatenate(parts)
+    return notes[np.argsort(notes[:, 0], kind="stable")]
 
 
-_DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
-
-
-def _parse_track(data: bytes, pos: int, end: int) -> tuple[Track, int]:
-    tick = 0
-    status = 0
-    name = ""
-    program: int | None = None
-    channel: int | None = None
-    open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    notes: list[tuple[int, int, int, int]] = []
-    while pos < end:
-        delta, pos = _read_varlen(data, pos, end)
-        tick += delta
-        if pos >= end:
-            raise MidiReadError("track ends inside an event", "truncated")
-        byte = data[pos]
-        if byte & 0x80:
-            pos += 1
-            if byte == 0xFF:
-                if pos >= end:
-                    raise MidiReadError("truncated meta event", "truncated")
-                meta_type = data[pos]
-                length, pos = _read_varlen(data, pos + 1, end)
-                if pos + length > end:
-                    raise MidiReadError("meta event runs past the end of its track", "truncated")
-                if meta_type == 0x03 and not name:
-                    name = data[pos : pos + length].decode("latin-1")
-                pos += length
-                if meta_type == 0x2F:
-                    break
-                continue
-            if byte in (0xF0, 0xF7):
-                length, pos = _read_varlen(data, pos, end)
-                if pos + length > end:
-                    raise MidiReadError("sysex event runs past the end of its track", "truncated")
-                pos += length
-                continue
-            if byte >= 0xF0:
-                raise MidiReadError(f"unsupported system message 0x{byte:02X} in a file", "unsupported")
-            status = byte
-        elif not status:
-            raise MidiReadError("data byte without a running status")
-        kind = status & 0xF0
-        ch = status & 0x0F
-        n = _DATA_LENGTH[kind]
-        if pos + n > end:
-            raise MidiReadError("channel message runs past the end of its track", "truncated")
-        a = data[pos]
-        b = data[pos + 1] if n == 2 else 0
-        if a > 127 or b > 127:
-            # A byte >= 0x80 where data belongs (e.g. a "pitch 128") means the event stream
-            # is corrupt from here on: nothing after it can be trusted, so the file is.
-            raise MidiReadError(f"channel message data byte above 127 at byte {pos}")
-        pos += n
-        if kind == 0x90 and b > 0:
-            open_notes.setdefault((ch, a), []).append((tick, b))
-            if channel is None:
-                channel = ch
-        elif kind == 0x80 or kind == 0x90:
-            pending = open_notes.get((ch, a))
-            if pending:
-                start, velocity = pending.pop(0)
-                notes.append((start, tick, a, velocity))
-                if not pending:
-                    del open_notes[(ch, a)]
-        elif kind == 0xC0 and program is None:
-            program = a
-            if channel is None:
-                channel = ch
-    arr = np.array(notes, dtype=np.int64).reshape(-1, 4)
-    if len(arr):
-        arr = arr[np.argsort(arr[:, 0], kind="stable")]
-    unclosed = sum(len(v) for v in open_notes.values())
-    return Track(name=name, program=program, channel=channel, notes=arr, unclosed=unclosed), tick
+def _plausible(a: dict) -> bool:
+    """symusic's int32 ticks did not wrap, and int8 pitch/velocity hold 7-bit values."""
+    return bool(
+        a["time"].min() >= 0 and a["duration"].min() >= 0 and a["pitch"].min() >= 0 and a["velocity"].min() >= 1
+    )
 
 
 def parse_midi_bytes(data: bytes) -> Song:
     """Parse Standard MIDI File bytes; raise MidiReadError on anything malformed."""
-    if not data:
-        raise MidiReadError("empty file (0 bytes)", "empty")
-    if not (data[:4] == b"MThd" or (len(data) < 4 and b"MThd".startswith(data))):
-        raise MidiReadError("not a MIDI file (no MThd header)", "not_midi")
-    if len(data) < 14:
-        raise MidiReadError("file ends inside the MThd header", "truncated")
-    (header_len,) = struct.unpack(">I", data[4:8])
-    if header_len < 6 or 8 + header_len > len(data):
-        raise MidiReadError("bad MThd header length", "truncated" if len(data) < 8 + header_len else "malformed")
-    fmt, n_tracks, division = struct.unpack(">HHH", data[8:14])
-    if fmt > 2:
-        raise MidiReadError(f"unknown MIDI format {fmt}", "unsupported")
-    if division & 0x8000 or division == 0:
-        raise MidiReadError("SMPTE or zero time division is not supported", "unsupported")
-    song = Song(ticks_per_beat=division)
-    pos = 8 + header_len
-    for _ in range(n_tracks):
-        if pos + 8 > len(data):
-            raise MidiReadError("file ends before all declared tracks", "truncated")
-        chunk, length = data[pos : pos + 4], struct.unpack(">I", data[pos + 4 : pos + 8])[0]
-        pos += 8
-        if pos + length > len(data):
-            raise MidiReadError("track chunk runs past the end of the file", "truncated")
-        if chunk == b"MTrk":
-            track, last_tick = _parse_track(data, pos, pos + length)
-            song.tracks.append(track)
-            song.end_tick = max(song.end_tick, last_tick)
-        pos += length
+    header = scan_chunks(data)
+    # A format-0 header over one MTrk chunk: symusic sees exactly one MIDI track.
+    one_track = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01" + header.ticks_per_beat.to_bytes(2, "big")
+    song = Song(ticks_per_beat=header.ticks_per_beat)
+    for start, end in header.tracks:
+        head = track_head(data, start, end)
+        notes = np.zeros((0, 4), dtype=np.int64)
+        if head.has_note_on:
+            chunk = b"MTrk" + (end - start).to_bytes(4, "big") + data[start:end]
+            try:
+                notes = _symusic_notes(one_track + chunk)
+            except Exception as exc:  # symusic's errors are untyped: classify them ourselves
+                diagnose_track(data, start, end)
+                raise MidiReadError(f"track {len(song.tracks) + 1}: {exc}") from None
+        song.tracks.append(Track(name=head.name, program=head.program, channel=head.channel, notes=notes))
+        if len(notes):
+            song.end_tick = max(song.end_tick, int(notes[:, 1].max()))
     return song
 
 
-def read_midi(path: str | os.PathLike) -> Song:
-    """Read a MIDI file; I/O problems and malformed bytes both become MidiReadError."""
+def read_midi(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Song:
+    """Read a MIDI file of at most ``max_bytes``; every problem becomes a MidiReadError.
+
+    The size and file type are checked with ``stat`` before opening, so a FIFO named .mid
+    is never opened (that would block) and a huge sparse file is never read.
+    """
     try:
-        data = Path(path).read_bytes()
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise MidiReadError("not a regular file", "unreadable_file")
+        if st.st_size > max_bytes:
+            raise MidiReadError(
+                f"{st.st_size} bytes, more than the {max_bytes}-byte limit per MIDI file", "too_large"
+            )
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)  # the file may have grown since stat
     except OSError as exc:
-        raise MidiReadError(f"cannot read: {exc.strerror or exc}", "unreadable_file") from exc
+        raise MidiReadError(f"cannot read: {exc.strerror or exc}", "unreadable_file") from None
+    if len(data) > max_bytes:
+        raise MidiReadError(f"more than the {max_bytes}-byte limit per MIDI file", "too_large")
     return parse_midi_bytes(data)
 
 

@@ -8,9 +8,10 @@ The skip policy, which the corpus report counts reason by reason:
   dropped (``unknown_instrument``);
 - a second track claiming an already-filled voice is dropped (``duplicate_voice``);
 - inside a kept track, notes that cannot be a NES note are dropped and counted:
-  ``non_positive_length`` (end <= start), ``pitch_out_of_range`` (outside 0..127),
-  ``velocity_out_of_range`` (outside 1..127; velocity 0 is a note-off in MIDI);
-  note-ons never ended by a note-off are counted as ``never_ended``;
+  ``non_positive_length`` (end <= start), ``pitch_out_of_range`` (outside 1..127: NES-MDB
+  has no pitch 0 in any voice, the noise voice's periods are 1..16, so a 0 is a converter
+  bug), ``velocity_out_of_range`` (outside 1..127; velocity 0 is a note-off in MIDI);
+  note-ons never ended by a note-off are dropped by the reader, uncounted;
 - overlapping notes inside one voice are kept and counted (``notes_overlapping``): the
   tokenizer's rule for them (no rest, time moves to the note's end) is the notebook's.
 """
@@ -58,7 +59,7 @@ def clean_notes(notes: np.ndarray, dropped: Counter) -> np.ndarray:
     """Drop the notes no NES voice can play, counting each by its first failing reason."""
     checks = (
         ("non_positive_length", notes[:, 1] <= notes[:, 0]),
-        ("pitch_out_of_range", (notes[:, 2] < 0) | (notes[:, 2] > 127)),
+        ("pitch_out_of_range", (notes[:, 2] < 1) | (notes[:, 2] > 127)),
         ("velocity_out_of_range", (notes[:, 3] < 1) | (notes[:, 3] > 127)),
     )
     bad_any = np.zeros(len(notes), dtype=bool)
@@ -88,8 +89,6 @@ def assign_voices(song: Song) -> VoiceNotes:
     """
     out = VoiceNotes(ticks_per_beat=song.ticks_per_beat, notes={})
     for track in song.tracks:
-        if track.unclosed:
-            out.dropped_notes["never_ended"] += int(track.unclosed)
         if len(track.notes) == 0:
             continue
         voice, by_program = voice_of_track(track.name, track.program)

@@ -23,86 +23,8 @@ from neshmm.data.midi_io import MidiReadError, Song, Track, parse_midi_bytes, re
 from neshmm.data.tokens import Quantizer, tokenize_notes
 from neshmm.data.voices import PROGRAMS, assign_voices
 
-from helpers import ROOT, tool_env
-
-TPB = 22050
+from helpers import ROOT, TPB, bad_corpus, chunk, conductor, good_song, name_event, note_track, params_for, run_stage, smf, tool_env, track, vlq, write
 Q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
-
-
-# --- building MIDI bytes -----------------------------------------------------------------
-
-
-def vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return kind + len(body).to_bytes(4, "big") + body
-
-
-def track(events: list[tuple[int, bytes]]) -> bytes:
-    """An MTrk chunk from (absolute tick, event bytes), stable-sorted by tick, + end of track."""
-    body, now = b"", 0
-    for tick, ev in sorted(events, key=lambda e: e[0]):
-        body += vlq(tick - now) + ev
-        now = tick
-    return chunk(b"MTrk", body + b"\x00\xff\x2f\x00")
-
-
-def name_event(name: str) -> bytes:
-    raw = name.encode("latin-1")
-    return b"\xff\x03" + vlq(len(raw)) + raw
-
-
-def note_track(name: str, program: int | None, notes, channel: int = 0) -> bytes:
-    """A named track; notes are (start, end, pitch, velocity). Note-offs sort before
-    note-ons at the same tick, as in NES-MDB (so back-to-back notes never overlap), except
-    the off of a zero-length note, which follows its own on."""
-    events = [(0, name_event(name))]
-    if program is not None:
-        events.append((0, bytes([0xC0 | channel, program])))
-    timed = []
-    for start, end, pitch, vel in notes:
-        timed.append((start, 1, bytes([0x90 | channel, pitch, vel])))
-        timed.append((end, 2 if end == start else 0, bytes([0x80 | channel, pitch, 0])))
-    events += [(t, ev) for t, _, ev in sorted(timed, key=lambda e: (e[0], e[1]))]
-    return track(events)
-
-
-def smf(*tracks: bytes, tpb: int = TPB, fmt: int = 1) -> bytes:
-    header = chunk(b"MThd", fmt.to_bytes(2, "big") + len(tracks).to_bytes(2, "big") + tpb.to_bytes(2, "big"))
-    return header + b"".join(tracks)
-
-
-def conductor() -> bytes:
-    return track([(0, b"\xff\x51\x03\x07\xa1\x20")])  # tempo 120
-
-
-def good_song(tpb: int = TPB, shift: int = 0) -> bytes:
-    """A small valid four-voice file in the NES-MDB layout."""
-    def beat(x):
-        return int(round(x * tpb))
-
-    return smf(
-        conductor(),
-        note_track("p1", 80, [(beat(0), beat(1), 60 + shift, 9), (beat(1), beat(1.5), 62, 12), (beat(2), beat(4), 64, 5)], 0),
-        note_track("p2", 81, [(beat(0), beat(2), 55, 7), (beat(2), beat(2.75), 57, 3)], 1),
-        note_track("tr", 38, [(beat(0), beat(4), 43, 1)], 2),
-        note_track("no", 121, [(beat(0), beat(0.25), 5, 15), (beat(1), beat(1.25), 3, 8)], 9),
-        tpb=tpb,
-    )
-
-
-def write(folder: Path, name: str, data: bytes) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 def one(tmp_path: Path, data: bytes, name: str = "x.mid"):
@@ -185,23 +107,33 @@ def test_zero_length_notes_are_dropped_and_counted(tmp_path):
 
 def test_note_off_before_its_note_on_never_makes_a_negative_length(tmp_path):
     """In bytes, an 'end before start' is a stray note-off then a note-on nobody ends: the
-    stray off is ignored (as miditoolkit does) and the unended on is counted, not kept."""
+    stray off is ignored and the unended on is dropped (as miditoolkit and symusic do; it is
+    no longer counted, which would take a Python walk over every event)."""
     events = [(0, name_event("p1")), (100, b"\x80\x3c\x00"), (200, b"\x90\x3c\x09"), (300, b"\x90\x3e\x09"), (400, b"\x80\x3e\x00")]
     r = one(tmp_path, smf(conductor(), track(events)))
     assert r.notes["p1"].tolist() == [[300, 400, 62, 9]]
-    assert split_report([r])["notes_dropped"] == {"never_ended": 1}
+    assert split_report([r])["notes_dropped"] == {}
 
 
 def test_negative_and_out_of_range_notes_from_any_source_are_dropped():
     """A Song may come from elsewhere than our reader: the voice step still refuses notes
     no NES voice can play, by reason."""
     notes = np.array(
-        [[0, 10, 60, 9], [50, 20, 60, 9], [60, 70, 200, 9], [80, 90, -1, 9], [100, 110, 61, 0], [120, 130, 62, 300]],
+        [[0, 10, 60, 9], [50, 20, 60, 9], [60, 70, 200, 9], [80, 90, -1, 9], [85, 95, 0, 9], [100, 110, 61, 0], [120, 130, 62, 300]],
         dtype=np.int64,
     )
     v = assign_voices(Song(TPB, [Track("p1", 80, 0, notes)]))
     assert v.notes["p1"].tolist() == [[0, 10, 60, 9]]
-    assert dict(v.dropped_notes) == {"non_positive_length": 1, "pitch_out_of_range": 2, "velocity_out_of_range": 2}
+    assert dict(v.dropped_notes) == {"non_positive_length": 1, "pitch_out_of_range": 3, "velocity_out_of_range": 2}
+
+
+@pytest.mark.parametrize("voice,program,channel", [("no", 121, 9), ("p1", 80, 0)])
+def test_pitch_zero_is_dropped_and_counted_in_every_voice(tmp_path, voice, program, channel):
+    """NES-MDB has no pitch 0: melodic voices span 21..108 and the noise voice's periods
+    1..16 (measured on all 4,905 train+valid files), so a 0 is a converter bug, not a note."""
+    r = one(tmp_path, smf(conductor(), note_track(voice, program, [(0, 10, 0, 9), (10, 20, 1, 9)], channel)))
+    assert r.notes[voice][:, 2].tolist() == [1]
+    assert split_report([r])["notes_dropped"] == {"pitch_out_of_range": 1}
 
 
 def test_overlapping_notes_in_one_voice_are_kept_counted_and_not_rests(tmp_path):
@@ -284,36 +216,6 @@ def test_report_lists_every_skip_reason_and_example(tmp_path):
 # --- the stage, as a user runs it ----------------------------------------------------------
 
 
-def params_for(tmp: Path, corpus: Path, **data) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(path=str(corpus), **data)
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-
-
-def run_stage(cwd: Path, stage: str) -> subprocess.CompletedProcess:
-    env = tool_env()
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
-def bad_corpus(root: Path, n_good: int = 12) -> None:
-    """Every failure mode in one corpus, among enough good files to stay under the limit."""
-    for split, n in (("train", n_good), ("valid", 3), ("test", 3)):
-        for i in range(n):
-            write(root / split, f"good{i:02d}.mid", good_song(shift=i % 5))
-    t = root / "train"
-    write(t, "empty.mid", b"")
-    write(t, "text.mid", b"not midi\n")
-    write(t, "cut.mid", good_song()[:77])
-    write(t, "weird/instruments.mid", smf(conductor(), note_track("p1", 80, [(0, TPB, 60, 9)]),
-                                          note_track("Piano", 0, [(0, TPB, 60, 99)], 3),
-                                          note_track("p1", 80, [(0, TPB, 61, 9)], 4)))
-    write(t, "zero_length.mid", smf(conductor(), note_track("p2", 81, [(0, 0, 60, 9), (0, TPB, 62, 9)])))
-    write(t, "resolution.mid", good_song(480))
-    (t / "weird" / "loop").symlink_to(t, target_is_directory=True)
-
-
 def test_prepare_stage_skips_counts_reports_and_prints_one_line(tmp_path):
     corpus = tmp_path / "corpus"
     bad_corpus(corpus)
@@ -393,3 +295,28 @@ def test_a_damaged_prepared_or_token_file_is_one_line_not_a_traceback(tmp_path):
     proc = run_stage(work, "tokenize")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error [tokenize]: data/prepared/train.npz: not a readable prepared corpus (")
+
+
+def test_special_huge_and_oddly_named_files_are_counted_not_fatal(tmp_path):
+    root = tmp_path / "train"
+    root.mkdir()
+    (root / "a.mid").write_bytes(good_song())
+    os.mkfifo(root / "fifo.mid")  # never opened: stat says it is no regular file
+    with open(root / "huge.mid", "wb") as f:
+        f.truncate(30 * 2**30)  # sparse 30 GB: refused by size before any read
+    (root / "loop.mid").symlink_to(root / "loop.mid")
+    (root / "dangling.mid").symlink_to(root / "nowhere.mid")
+    name = os.fsdecode(b"caf\xe9.mid")  # Latin-1 byte in a name: not UTF-8
+    (root / name).write_bytes(good_song(shift=1))
+    rep = split_report(parse_folder(root, jobs=1))
+    assert rep["files_read"] == 2
+    assert rep["files_skipped"] == {"not_a_file": 1, "too_large": 1, "unreadable_file": 2}
+    json.dumps(rep)  # the odd name survives into the JSON report (escaped)
+
+
+def test_size_cap_is_a_parameter(tmp_path):
+    path = tmp_path / "x.mid"
+    path.write_bytes(smf(conductor(), note_track("p1", 80, [(0, 10, 60, 9)])))
+    assert parse_file(path, "x.mid").skipped is None
+    r = parse_file(path, "x.mid", max_bytes=10)
+    assert r.skipped == "too_large" and "limit" in r.detail

@@ -23,7 +23,7 @@ from neshmm.data.demo_corpus import generate_corpus
 from neshmm.data.midi_io import MidiReadError, parse_midi_bytes, read_midi
 
 from helpers import NESMDB_DIR, requires_nesmdb
-from test_robustness_corpus import good_song
+from helpers import good_song
 
 _DEMO: dict[str, list[Path]] = {}
 
