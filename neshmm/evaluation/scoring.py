@@ -6,7 +6,7 @@ is scored is exactly what a listener gets.
 
 The real-vs-real control ("real_<heldout>") is scored exactly like a model: ``n`` excerpts
 of held-out songs, each as long in beats as a generated piece, chosen with the sampling
-seed. Its numbers are what real, unseen music of the same length scores against the
+seed; songs shorter than a piece are excluded and counted (:func:`matched_excerpts`). Its numbers are what real, unseen music of the same length scores against the
 reference, i.e. the level a model can sensibly be asked to reach.
 """
 
