@@ -6,7 +6,7 @@ is scored is exactly what a listener gets.
 
 The real-vs-real control ("real_<heldout>") is scored exactly like a model: ``n`` excerpts
 of held-out songs, each as long in beats as a generated piece, chosen with the sampling
-seed. Its numbers are what real, unseen music of the same length scores against the
+seed; songs shorter than a piece are excluded and counted (:func:`matched_excerpts`). Its numbers are what real, unseen music of the same length scores against the
 reference, i.e. the level a model can sensibly be asked to reach.
 """
 
@@ -58,29 +58,93 @@ def excerpt(tokens: np.ndarray, q: Quantizer, start_beat: float, beats: float) -
     return tokens[first : first + n]
 
 
-def control_excerpts(
-    seqs: Sequence[np.ndarray], q: Quantizer, n: int, beats: float, seed: int, voice: str
-) -> list[np.ndarray]:
-    """``n`` held-out excerpts of ``beats`` beats for one voice, reproducible from ``seed``.
+# Mixed into the stream of reference excerpts (train songs for per-piece metrics such as
+# MGEval), so they never correlate with the control's or a model's draws.
+REFERENCE_STREAM = 1_000_033
 
-    Each excerpt picks a song uniformly among the held-out songs in which the voice plays
-    (a trained voice always plays in a generated piece, too), then a start uniformly in
-    [0, song length - beats]; a song shorter than ``beats`` is taken whole. The stream is
-    keyed by the voice's fixed NES index, like the sampler's, so dropping a voice from the
-    config leaves the other voices' excerpts unchanged. No held-out song: empty list.
+
+@dataclass
+class Excerpts:
+    """Length-matched excerpts of real songs, and how many songs were too short to give one.
+
+    ``n_songs`` counts the songs in which the voice plays; ``n_short`` of them are shorter
+    than the excerpt length and were excluded (see :func:`matched_excerpts`).
+    """
+
+    pieces: list[np.ndarray]
+    n_songs: int
+    n_short: int
+
+    def counts(self, prefix: str = "") -> dict[str, int]:
+        return {f"{prefix}songs": self.n_songs, f"{prefix}short_songs_excluded": self.n_short}
+
+
+def matched_excerpts(
+    seqs: Sequence[np.ndarray], q: Quantizer, n: int, beats: float, rng: np.random.Generator
+) -> Excerpts:
+    """``n`` excerpts of ``beats`` beats from the songs at least ``beats`` long.
+
+    Each excerpt picks a song uniformly, then a time uniformly in [0, song length - beats],
+    and starts at the last token onset at or before it, so at least ``beats`` beats of
+    music follow; :func:`excerpt` then cuts with the sampler's stopping rule. An excerpt
+    thus has the length of a generated piece, give or take one token, exactly like the
+    sampler's output.
+
+    Songs shorter than ``beats`` are excluded, not looped and not taken whole: whole, they
+    hold fewer notes than a generated piece (on NES-MDB valid, 80% of the songs are shorter
+    than 128 beats and the control averaged half a piece's notes), which skews every
+    per-piece histogram and MGEval distance; looped, a jingle that never repeats in the game
+    becomes a repetition no composer wrote, inflating self-similarity. Excluding biases the
+    references towards long songs (level themes over jingles); that is the price of
+    comparing like with like, and ``n_short`` says how large it is. No long-enough song:
+    no excerpt (empty ``pieces``).
     """
     seqs = [np.asarray(s, dtype=np.int64).reshape(-1, 3) for s in seqs]
     seqs = [s for s in seqs if len(s)]
-    if not seqs:
-        return []
-    rng = np.random.default_rng([seed, CONTROL_STREAM, VOICES.index(voice)])
-    out = []
+    onsets, totals = [], []
+    for s in seqs:
+        length = q.beats(s[:, 1])
+        onsets.append(np.cumsum(length) - length)
+        totals.append(float(length.sum()))
+    long_enough = [i for i, t in enumerate(totals) if t >= beats - 1e-9]
+    out = Excerpts([], n_songs=len(seqs), n_short=len(seqs) - len(long_enough))
+    if not long_enough:
+        return out
     for _ in range(n):
-        s = seqs[int(rng.integers(len(seqs)))]
-        total = float(q.beats(s[:, 1]).sum())
-        start = float(rng.uniform(0.0, max(0.0, total - beats)))
-        out.append(excerpt(s, q, start, beats))
+        i = long_enough[int(rng.integers(len(long_enough)))]
+        t = float(rng.uniform(0.0, totals[i] - beats))
+        start = float(onsets[i][np.searchsorted(onsets[i], t + 1e-9, side="right") - 1])
+        out.pieces.append(excerpt(seqs[i], q, start, beats))
     return out
+
+
+def control_set(seqs: Sequence[np.ndarray], q: Quantizer, n: int, beats: float, seed: int, voice: str) -> Excerpts:
+    """The real-vs-real control: ``n`` length-matched held-out excerpts, from ``seed``.
+
+    The stream is keyed by the voice's fixed NES index, like the sampler's, so dropping a
+    voice from the config leaves the other voices' excerpts unchanged.
+    """
+    return matched_excerpts(seqs, q, n, beats, np.random.default_rng([seed, CONTROL_STREAM, VOICES.index(voice)]))
+
+
+def control_excerpts(
+    seqs: Sequence[np.ndarray], q: Quantizer, n: int, beats: float, seed: int, voice: str
+) -> list[np.ndarray]:
+    """The pieces of :func:`control_set` (songs shorter than ``beats`` excluded)."""
+    return control_set(seqs, q, n, beats, seed, voice).pieces
+
+
+def reference_excerpts(
+    seqs: Sequence[np.ndarray], q: Quantizer, n: int, beats: float, seed: int, voice: str
+) -> Excerpts:
+    """``n`` length-matched excerpts of the reference split (train) for per-piece metrics.
+
+    MGEval compares sets of pieces by pairwise distances of per-piece features (note
+    count, pitch range, ...), which depend on a piece's length; the reference set must
+    therefore hold pieces as long as the generated ones, not whole songs. A stream of its
+    own, so the set does not change when the control or the samples do.
+    """
+    return matched_excerpts(seqs, q, n, beats, np.random.default_rng([seed, REFERENCE_STREAM, VOICES.index(voice)]))
 
 
 def finite(x: float) -> float | None:

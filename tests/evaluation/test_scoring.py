@@ -242,10 +242,12 @@ def test_control_excerpts_are_deterministic_and_seed_dependent():
     assert not all(np.array_equal(x, y) for x, y in zip(a, d))
 
 
-def test_control_excerpts_short_song_whole_and_no_song_empty():
-    short = toks(A, B, C)  # 3 beats < 8
-    ex = control_excerpts([short, np.zeros((0, 3), dtype=np.int64)], Q, 3, 8.0, seed=0, voice="tr")
-    assert [e.tolist() for e in ex] == [short.tolist()] * 3  # the empty song is never picked
+def test_control_excerpts_exclude_short_songs_and_no_song_gives_empty():
+    short = toks(A, B, C)  # 3 beats < 8: excluded, not taken whole (issue 11)
+    long = toks(*[A] * 12)  # 12 beats
+    ex = control_excerpts([short, np.zeros((0, 3), dtype=np.int64), long], Q, 3, 8.0, seed=0, voice="tr")
+    assert len(ex) == 3 and all(e.tolist() == [list(A)] * 8 for e in ex)  # only the long song
+    assert control_excerpts([short], Q, 3, 8.0, seed=0, voice="tr") == []
     assert control_excerpts([], Q, 3, 8.0, seed=0, voice="tr") == []
 
 
