@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neshmm.audio.pianoroll import COLORS, Roll, figure, stacked_figure
-from tests.helpers import TPB, line
+from helpers import TPB, line
 
 BEATS = 128.0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from neshmm.audio import rendering
 from neshmm.audio.rendering import Piece, comparison
-from tests.helpers import TPB, line
+from helpers import TPB, line
 
 
 def piece(key: str, kind: str, role: str | None, beats: float) -> Piece:

@@ -6,7 +6,7 @@ test file basenames unique across tests/.)
 
 from __future__ import annotations
 
-from tests.helpers import run_module
+from helpers import run_module
 
 
 def test_cross_voice_benchmark_quick_prints_the_table(tmp_path):

@@ -17,7 +17,7 @@ from neshmm.data.frames import (
 )
 from neshmm.data.voices import VOICES
 from neshmm.errors import ConfigError, DataError
-from tests.helpers import nesmdb_root
+from helpers import nesmdb_root
 
 TPB = 480  # 1/8 beat = 60 ticks
 

@@ -10,7 +10,7 @@ import pytest
 from neshmm.errors import ConfigError, DataError
 from neshmm.evaluation import cross_voice as cv
 from neshmm.evaluation.metrics import histogram_kl
-from tests.helpers import TPB, line, notes
+from helpers import TPB, line, notes
 
 MELODY = [60, 62, 64, 65, 67, 69, 71, 72, 71, 67, 64, 62]
 

@@ -13,7 +13,7 @@ from neshmm.evaluation.likelihood import (
 )
 from neshmm.models.hmm import HMMModel
 from neshmm.models.markov import MarkovModel
-from tests.helpers import Q, toks
+from helpers import Q, toks
 
 ROOT = Path(__file__).resolve().parents[2]
 NESMDB_DIR = Path(os.environ.get("NESMDB_DIR", ROOT.parent / "shared" / "nesmdb_midi"))

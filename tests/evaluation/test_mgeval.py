@@ -9,7 +9,7 @@ import pytest
 from neshmm.errors import ConfigError, DataError
 from neshmm.evaluation import mgeval as mg
 from neshmm.evaluation.mgeval_features import TOOLBOX_FEATURES
-from tests.helpers import TINY_TPB, tiny_pieces
+from helpers import TINY_TPB, tiny_pieces
 
 
 def scott_kde(sample):

@@ -11,7 +11,7 @@ from neshmm.evaluation.mgeval_features import (
     toolbox_features,
     toolbox_num_bar,
 )
-from tests.helpers import TINY_TPB, tiny_pieces
+from helpers import TINY_TPB, tiny_pieces
 
 A, B, C = tiny_pieces()
 

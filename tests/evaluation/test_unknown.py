@@ -11,7 +11,7 @@ from neshmm.evaluation.unknown import (
     witten_bell,
     with_unknown,
 )
-from tests.helpers import hmm_path_sum
+from helpers import hmm_path_sum
 
 # Toy training data: two files over known ids 1..4 (id 0 = <unk> never in training).
 IDS = np.array([1, 1, 2, 3, 2, 2, 4])

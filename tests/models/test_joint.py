@@ -6,7 +6,7 @@ from hmmlearn.hmm import CategoricalHMM
 
 from neshmm.errors import ConfigError, DataError
 from neshmm.models.joint import JointModel, MultiStreamCategoricalHMM, restart_seeds
-from tests.helpers import patterned_ids, random_ids
+from helpers import patterned_ids, random_ids
 
 N_SYMBOLS = (5, 4, 6, 3)
 
