@@ -53,6 +53,9 @@ class DataConfig:
     seed: int = 17
     max_failed_fraction: float = 0.2
     min_train_tokens: int = 100
+    # Held-out split that training may read to choose hyperparameters (the Markov chain's
+    # alpha from its alpha_grid). Never `test`: the final evaluation may use test.
+    tune_split: str = "valid"
 
 
 @dataclass
@@ -251,6 +254,8 @@ def validate(cfg: Config) -> None:
         require(bool(getattr(d.splits, k)), f"data.splits.{k}", getattr(d.splits, k), "a sub-folder name of data.path")
     require(d.min_train_tokens >= 1, "data.min_train_tokens", d.min_train_tokens,
            "an integer >= 1 (voices with fewer training tokens are skipped)")
+    require(d.tune_split == "valid", "data.tune_split", d.tune_split,
+           "'valid' (tuning on test would leak into the final evaluation; on train it always picks the least smoothing)")
     for key, seed in (("data.seed", d.seed), ("demo.seed", cfg.demo.seed), ("sample.seed", cfg.sample.seed)):
         require(seed >= 0, key, seed, "an integer >= 0 (numpy seeds are non-negative)")
     for k in ("n_train", "n_valid", "n_test"):

@@ -18,7 +18,8 @@ def main(argv=None) -> None:
         if args.voice not in cfg.voices:
             raise ConfigError(f"--voice {args.voice}: not in voices={list(cfg.voices)}")
         out, log = PATHS.model_file(args.role, args.voice), PATHS.fit_log(args.role, args.voice)
-        return train.run(cfg, args.voice, args.role, PATHS.tokens, out, log)
+        metrics, em = PATHS.train_metrics(args.role, args.voice), PATHS.em_curve(args.role, args.voice)
+        return train.run(cfg, args.voice, args.role, PATHS.tokens, out, log, metrics, em)
 
     run("train", step)
 

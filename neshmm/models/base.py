@@ -41,6 +41,12 @@ class TokenModel(ABC):
         # in fit_seconds because it would make equal models differ byte for byte.
         self.fit_info: dict = {}
         self.fit_seconds: float = 0.0
+        # Held-out tokens (neshmm.models.tuning.TuningData) a model may read in fit() to
+        # choose a hyperparameter; set by the train step like n_jobs, never saved.
+        self.tuning = None
+        # Per fit (restart), the training log-likelihood after each EM iteration, for the
+        # convergence plots; empty for closed-form fits. Deterministic, but not saved.
+        self.fit_curves: list[list[float]] = []
 
     @classmethod
     def hyperparameters(cls) -> list[str]:

@@ -229,9 +229,46 @@ class HMMConfig:
     seed: int = 17
     init_params: str = "ste"
     implementation: str = "scaling"
+    # Dirichlet concentration of every emission row (hmmlearn's emissionprob_prior): EM
+    # then finds the MAP estimate with emission_prior - 1 pseudo-counts per state and
+    # token. 1 = no prior (maximum likelihood; unseen tokens get probability 0).
+    emission_prior: float = 1.01
+    # Random restarts; the one with the highest training log-likelihood is kept.
+    n_init: int = 1
+
+
+def restart_seed(seed: int, restart: int) -> int:
+    """The seed of restart ``restart``: ``seed`` itself for the first (so ``n_init=1`` is the
+    single fit it always was), then independent streams derived from (seed, restart)."""
+    if restart == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(restart)]).generate_state(1)[0])
+
+
+def n_free_parameters(n_components: int, n_symbols: int) -> int:
+    """Free parameters of a categorical HMM: start (K-1), transitions K(K-1), emissions K(V-1)."""
+    k, v = n_components, n_symbols
+    return (k - 1) + k * (k - 1) + k * (v - 1)
+
+
+def bic(loglik: float, n_params: int, n_tokens: int) -> float:
+    """Bayesian information criterion, -2 log L + p ln N (lower is better)."""
+    return float(-2.0 * loglik + n_params * np.log(max(n_tokens, 1)))
 
 
 class HMMModel(TokenModel):
+    """One CategoricalHMM per voice, fitted by EM with an emission prior and restarts.
+
+    Why the prior: with ~1,700 token types and a few thousand tokens per state, maximum
+    likelihood leaves most (state, token) pairs at probability exactly 0, and a held-out
+    token a state never emitted is then impossible in that state. A Dirichlet(alpha) prior
+    on each emission row gives MAP estimates with alpha - 1 pseudo-counts: every token keeps
+    a small probability under every state. Why restarts: EM finds a local optimum that
+    depends on the random initialisation; ``n_init`` fits from independent seeds and keeps
+    the best by training log-likelihood (never by held-out data, which selection of
+    ``n_components`` uses instead).
+    """
+
     name = "hmm"
     Config = HMMConfig
     label_param = "n_components"
@@ -246,6 +283,8 @@ class HMMModel(TokenModel):
         seed: int = 17,
         init_params: str = "ste",
         implementation: str = "scaling",
+        emission_prior: float = 1.01,
+        n_init: int = 1,
     ):
         super().__init__(n_symbols)
         self.n_components = n_components
@@ -254,6 +293,8 @@ class HMMModel(TokenModel):
         self.seed = seed
         self.init_params = init_params
         self.implementation = implementation
+        self.emission_prior = float(emission_prior)
+        self.n_init = int(n_init)
 
     @classmethod
     def validate_config(cls, cfg, key: str) -> None:
@@ -263,6 +304,9 @@ class HMMModel(TokenModel):
         require(cfg.implementation in ("scaling", "log"), f"{key}.implementation", cfg.implementation, "'scaling' or 'log'")
         require(set(cfg.init_params) <= set("ste"), f"{key}.init_params", cfg.init_params, "letters of 'ste'")
         require(0 <= cfg.seed < 2**32, f"{key}.seed", cfg.seed, "an integer in [0, 2**32)")
+        require(cfg.emission_prior >= 1, f"{key}.emission_prior", cfg.emission_prior,
+                ">= 1 (a Dirichlet concentration; 1 = no prior, 1.01 = 0.01 pseudo-counts per state and token)")
+        require(cfg.n_init >= 1, f"{key}.n_init", cfg.n_init, "an integer >= 1 (random restarts)")
 
     def data_problem(self, n_tokens: int, voice: str) -> str | None:
         # More hidden states than training tokens: some states can never see data.
@@ -273,49 +317,79 @@ class HMMModel(TokenModel):
             )
         return None
 
-    def _hmm(self, implementation: str | None = None) -> CategoricalHMM:
+    def _hmm(self, implementation: str | None = None, seed: int | None = None) -> CategoricalHMM:
         model = BatchedCategoricalHMM(
             n_components=self.n_components,
             n_features=self.n_symbols,
             n_iter=self.n_iter,
             tol=self.tol,
-            random_state=self.seed,
+            random_state=self.seed if seed is None else seed,
             init_params=self.init_params,
             implementation=implementation or self.implementation,
+            emissionprob_prior=self.emission_prior,
         )
         model.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
         return model
 
-    def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "HMMModel":
-        t0 = time.perf_counter()
-        model = self._hmm()
-        # hmmlearn logs "not converging" on benign float noise near the optimum; the
-        # monitor's verdict is recorded in fit_info instead.
+    def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int) -> CategoricalHMM:
+        model = self._hmm(seed=seed)
+        # hmmlearn logs "not converging" on benign float noise near the optimum (and, with a
+        # prior, EM increases the posterior, not always the likelihood); the monitor's
+        # verdict is recorded in fit_info instead.
         hmm_logger = logging.getLogger("hmmlearn.base")
         level = hmm_logger.level
         hmm_logger.setLevel(logging.ERROR)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model.fit(np.asarray(ids, dtype=np.int64).reshape(-1, 1), np.asarray(lengths))
+                model.fit(ids.reshape(-1, 1), lengths)
         finally:
             hmm_logger.setLevel(level)
-        seconds = time.perf_counter() - t0
-        self.startprob_ = model.startprob_
-        self.transmat_ = model.transmat_
-        self.emissionprob_ = model.emissionprob_
-        mon = model.monitor_
-        history = [float(h) for h in mon.history]
+        return model
+
+    def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "HMMModel":
+        t0 = time.perf_counter()
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths = np.asarray(lengths)
+        best, best_ll, restarts, curves = None, -np.inf, [], []
+        for r in range(self.n_init):
+            seed = restart_seed(self.seed, r)
+            model = self._fit_once(ids, lengths, seed)
+            history = [float(h) for h in model.monitor_.history]
+            ll = history[-1] if history else -np.inf
+            restarts.append({
+                "seed": seed,
+                "n_iter": int(model.monitor_.iter),
+                # hmmlearn's monitor also says "converged" when it merely ran out of
+                # iterations; here it means the log-likelihood gain fell below tol.
+                "converged": bool(len(history) >= 2 and history[-1] - history[-2] < self.tol),
+                "train_loglik": ll,
+            })
+            curves.append(history)
+            if best is None or ll > best_ll:  # strictly better: the first restart wins ties
+                best, best_ll, best_r = model, ll, r
+        self.startprob_ = best.startprob_
+        self.transmat_ = best.transmat_
+        self.emissionprob_ = best.emissionprob_
+        n_params = n_free_parameters(self.n_components, self.n_symbols)
+        n_tokens = int(len(ids))
+        chosen = restarts[best_r]
         self.fit_info = {
-            "n_tokens": int(len(ids)),
+            "n_tokens": n_tokens,
             "n_sequences": int(len(lengths)),
-            "n_iter": int(mon.iter),
-            # hmmlearn's monitor also says "converged" when it merely ran out of iterations;
-            # here it means the log-likelihood gain fell below tol.
-            "converged": bool(len(history) >= 2 and history[-1] - history[-2] < self.tol),
-            "train_loglik": history[-1] if history else None,
+            "n_iter": chosen["n_iter"],
+            "converged": chosen["converged"],
+            # Log-likelihood of the training data at the last EM iteration's E-step (what
+            # hmmlearn's monitor reports and restarts are compared by).
+            "train_loglik": chosen["train_loglik"],
+            "train_loglik_per_token": chosen["train_loglik"] / max(n_tokens, 1),
+            "n_params": n_params,
+            "bic": bic(chosen["train_loglik"], n_params, n_tokens),
+            "best_restart": best_r,
+            "restarts": restarts,
         }
-        self.fit_seconds = seconds
+        self.fit_curves = curves
+        self.fit_seconds = time.perf_counter() - t0
         return self
 
     def scorer(self, unk_smoothing: float, implementation: str | None = None) -> CategoricalHMM:

@@ -52,6 +52,12 @@ class Paths:
     def fit_log(self, role: str, voice: str) -> Path:
         return self.logs / f"train_{role}_{voice}.json"
 
+    def train_metrics(self, role: str, voice: str) -> Path:
+        return self.metrics / "train" / f"{role}_{voice}.json"
+
+    def em_curve(self, role: str, voice: str) -> Path:
+        return self.plots / "em" / f"{role}_{voice}.csv"
+
 
 # Where `prepare` leaves its report when it fails (DVC removed the output folder first).
 FAILED_PREPARE_REPORT = Path("logs/prepare_report.json")

@@ -11,6 +11,8 @@ from neshmm.data.token_store import load_voice
 from neshmm.errors import ConfigError
 from neshmm.models import build_model
 from neshmm.models.skipped import save_skipped
+from neshmm.models.tuning import TuningData
+from neshmm.pipeline.fit_report import em_curve_csv, train_metrics
 
 
 def too_little_data(cfg: Config, n_tokens: int) -> str | None:
@@ -25,14 +27,34 @@ def too_little_data(cfg: Config, n_tokens: int) -> str | None:
     return None
 
 
-def run(cfg: Config, voice: str, role: str, tokens_dir: Path, out: Path, fit_log: Path) -> str:
-    """Fit and save one model; ``fit_log`` gets the fit's facts and wall time."""
+def tuning_data(cfg: Config, tokens) -> TuningData:
+    """The tuning split's tokens (``data.tune_split``, never test) and evaluate's scoring policy."""
+    ids, lengths = tokens.ids(cfg.data.tune_split)
+    return TuningData(cfg.data.tune_split, ids, lengths, cfg.evaluate.unk_smoothing)
+
+
+def run(
+    cfg: Config,
+    voice: str,
+    role: str,
+    tokens_dir: Path,
+    out: Path,
+    fit_log: Path,
+    metrics_out: Path | None = None,
+    em_curve: Path | None = None,
+) -> str:
+    """Fit and save one model; ``fit_log`` gets the fit's facts and wall time,
+    ``metrics_out`` the DVC metric and ``em_curve`` the EM curves (see fit_report)."""
     cfg_model = getattr(cfg, role)
     tokens = load_voice(tokens_dir, voice)
     ids, lengths = tokens.ids("train")
     reason = too_little_data(cfg, len(ids))
     if reason:
         save_skipped(out, cfg_model.name, voice, reason)
+        if metrics_out is not None:
+            atomic.write_json(metrics_out, {"model": cfg_model.name, "skipped": reason})
+        if em_curve is not None:
+            atomic.write_text(em_curve, em_curve_csv(f"{role} {voice}", None))
         print(f"warning: train {voice}/{role}: skipped, {reason}", file=sys.stderr)
         return f"train {voice}/{role}: skipped"
     model = build_model(cfg_model, tokens.vocab.size)
@@ -42,11 +64,21 @@ def run(cfg: Config, voice: str, role: str, tokens_dir: Path, out: Path, fit_log
     if problem:
         raise ConfigError(f"{role}.{problem} (or train on more files: data.sample_fraction)")
     model.n_jobs = cfg.jobs  # worker count, where a model uses one; never saved
+    model.tuning = tuning_data(cfg, tokens)  # read only by models with a hyperparameter to tune
     model.fit(ids, lengths)
     model.save(out, voice=voice, role=role)
     info = model.fit_info
     atomic.write_json(fit_log, {**info, "fit_seconds": round(model.fit_seconds, 3)})
+    if metrics_out is not None:
+        atomic.write_json(metrics_out, train_metrics(model))
+    if em_curve is not None:
+        atomic.write_text(em_curve, em_curve_csv(f"{role} {voice}", model))
+    extra = ""
+    if "tuning" in info:
+        extra += f", {info['tuning']['param']}={info['tuning']['chosen']:g} (chosen on {info['tuning'].get('split', '-')})"
+    if "restarts" in info and len(info["restarts"]) > 1:
+        extra += f", best of {len(info['restarts'])} restarts: #{info['best_restart']}"
     return (
         f"train {voice}/{role} ({model.name}): {info['n_tokens']} tokens, vocab {tokens.vocab.size}, "
-        f"{info.get('n_iter', 0)} iterations, converged={info.get('converged')}, {model.fit_seconds:.2f} s"
+        f"{info.get('n_iter', 0)} iterations, converged={info.get('converged')}{extra}, {model.fit_seconds:.2f} s"
     )

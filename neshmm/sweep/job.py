@@ -169,7 +169,8 @@ def build_run(config: Config, tokens: Path, out: Path) -> None:
     paths = Paths(out)
     for role in ROLES:
         for voice in config.voices:
-            print(train.run(config, voice, role, tokens, paths.model_file(role, voice), paths.fit_log(role, voice)))
+            print(train.run(config, voice, role, tokens, paths.model_file(role, voice), paths.fit_log(role, voice),
+                            paths.train_metrics(role, voice), paths.em_curve(role, voice)))
     print(sample.run(config, models=paths.models, tokens_dir=tokens, out=paths.samples))
     figures = score_run(config, tokens, paths)
     atomic.write_json(out / "figures.json", figures)

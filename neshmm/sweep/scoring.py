@@ -2,14 +2,22 @@
 
 Only what the sweep table shows: held-out log-likelihood per token (the honest measure;
 training likelihood always favours more states), KL(reference || generated) of the pitch
-histogram with its spread over samples, fit time and convergence. The numbers are computed
-exactly as the `evaluate` stage computes its kl_pitch and heldout_loglik_per_token (a test
-checks they agree); the slower MGEval scores are left to `dvc repro`.
+histogram with its spread over samples, BIC from the training fit, fit time and
+convergence. The numbers are computed exactly as the `evaluate` stage computes its
+kl_pitch and heldout_loglik_per_token (a test checks they agree), with one difference on
+purpose: the held-out split is the tuning split ``data.tune_split`` (valid), never
+``evaluate.heldout``, because a sweep *chooses* a configuration and choosing on test would
+leak into the final evaluation. The slower MGEval scores are left to `dvc repro`.
+
+A sweep ranks jobs by one named figure, :data:`OBJECTIVE` (mean over voices of the swept
+model's figure of that name); a better held-out figure (e.g. per beat) is a change of this
+one name.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,10 +27,18 @@ from neshmm.evaluation.tables import column_name
 from neshmm.pipeline.evaluate import score_all
 from neshmm.pipeline.paths import Paths
 
+# The figure a sweep ranks by (higher is better), and where it is measured.
+OBJECTIVE = "heldout_loglik"
+
+
+def tuning_config(cfg: Config) -> Config:
+    """``cfg`` with the held-out split set to the tuning split: what a sweep scores on."""
+    return replace(cfg, evaluate=replace(cfg.evaluate, heldout=cfg.data.tune_split))
+
 
 def score_run(cfg: Config, tokens_dir, paths: Paths) -> dict:
     """{"voices": {voice: {role: figures}}, "objective": mean model log-lik, ...}."""
-    scores, _ = score_all(cfg, tokens_dir, paths.models, paths.samples, with_mgeval=False)
+    scores, _ = score_all(tuning_config(cfg), tokens_dir, paths.models, paths.samples, with_mgeval=False)
     index = json.loads((paths.samples / "index.json").read_text())
     roles = {role: index["roles"][role] for role in ROLES}
     voices: dict[str, dict] = {}
@@ -44,6 +60,8 @@ def score_run(cfg: Config, tokens_dir, paths: Paths) -> dict:
                 "kl_pitch": score.kl.get("kl_pitch"),
                 "kl_pitch_std": score.kl.get("kl_pitch_std"),
                 "train_loglik": finite(fit.get("train_loglik")),
+                "bic": finite(fit.get("bic")),
+                "tuned": (fit.get("tuning") or {}).get("chosen"),
                 "n_iter": int(ll.get("n_iter", 0)),
                 "converged": bool(ll.get("converged", True)),
                 "fit_seconds": fit.get("fit_seconds"),
@@ -56,12 +74,12 @@ def totals(voices: dict[str, dict]) -> dict:
     out: dict = {}
     for role in ROLES:
         figs = [v[role] for v in voices.values() if role in v and not v[role].get("skipped")]
-        for key in ("heldout_loglik", "kl_pitch"):
+        for key in ("heldout_loglik", "kl_pitch", "bic"):
             vals = [f[key] for f in figs if f.get(key) is not None]
             out[f"{role}_{key}_mean"] = finite(float(np.mean(vals))) if vals else None
         if role == "model":
             out["fit_seconds"] = round(sum(f.get("fit_seconds") or 0.0 for f in figs), 3)
             out["converged"] = sum(bool(f.get("converged")) for f in figs)
             out["trained"] = len(figs)
-    out["objective"] = out.get("model_heldout_loglik_mean")  # None when no voice trained
+    out["objective"] = out.get(f"model_{OBJECTIVE}_mean")  # None when no voice trained
     return out

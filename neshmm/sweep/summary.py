@@ -97,6 +97,8 @@ def table(records: list[dict], voices: list[str]) -> pd.DataFrame:
             "model": model.get("name"),
             "n_components": model.get("n_components"),
             "n_iter": model.get("n_iter"),
+            "emission_prior": model.get("emission_prior"),
+            "n_init": model.get("n_init"),
         }
         for v in voices:
             row[f"loglik_{v}"] = _figure(r, v, "model", "heldout_loglik")
@@ -104,6 +106,8 @@ def table(records: list[dict], voices: list[str]) -> pd.DataFrame:
         for v in voices:
             row[f"kl_{v}"] = _figure(r, v, "model", "kl_pitch")
         row["kl_mean"] = r.get("model_kl_pitch_mean")
+        for v in voices:
+            row[f"bic_{v}"] = _figure(r, v, "model", "bic")
         row["fit_s"] = r.get("fit_seconds")
         row["converged"] = f"{r['converged']}/{r['trained']}" if ok else None
         row["cached"] = r.get("cached") if ok else None
@@ -114,7 +118,7 @@ def table(records: list[dict], voices: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    for col in ("n_components", "n_iter"):
+    for col in ("n_components", "n_iter", "n_init"):
         df[col] = df[col].astype("Int64")
     df["pareto"] = pareto_front(df)
     return df
@@ -236,6 +240,7 @@ class Summary:
             lines.append(f"- job {r.job} `{r.overrides}`: {r.status}{why}")
         lines += ["", "Columns: `loglik_<voice>` held-out log-likelihood per token of the swept model, "
                   "`kl_<voice>` KL(train || generated) of the pitch histogram (mean over samples), "
+                  "`bic_<voice>` BIC of the training fit (-2 log L + p ln N, lower is better; not the ranking), "
                   "`fit_s` total fit seconds, `converged` voices whose EM converged / voices trained, "
                   "`cached` reused from the sweep cache, `ignored` overrides the job's model type does not have.", ""]
         shown = self.df.drop(columns=["group", "error"]) if not self.df.empty else self.df
@@ -251,7 +256,8 @@ def _num(x) -> str:
 def build(records: list[dict], source: str) -> Summary:
     voices = _voices(records)
     configs = [r["config"] for r in records if r.get("config", {}).get("evaluate")]
-    heldout = configs[0]["evaluate"]["heldout"] if configs else "valid"
+    # Sweeps score on the tuning split (neshmm.sweep.scoring.tuning_config).
+    heldout = configs[0].get("data", {}).get("tune_split", "valid") if configs else "valid"
     return Summary(source, table(records, voices), voices, baseline_levels(records, voices), heldout)
 
 

@@ -1,4 +1,5 @@
-"""`dvc plots show` makes one HTML page, and headless Chromium renders it.
+"""`dvc plots show` makes one HTML page, and headless Chromium renders it (the pitch
+histograms and the EM convergence curves of every fit).
 
 What dvc-render emits: the page loads vega, vega-lite and vega-embed from a CDN
 (``<script src="https://cdn.jsdelivr.net/...">``, fixed in dvc_render.vega.VegaRenderer);
@@ -86,15 +87,24 @@ def specs_in(page: str) -> list[dict]:
     return [json.loads(m) for m in re.findall(r"var spec = (\{.*?\});\n", page, flags=re.S)]
 
 
+def spec_by_x(page: str, x: str) -> dict:
+    (spec,) = [s for s in specs_in(page) if s["spec"]["encoding"]["x"]["field"] == x]
+    return spec
+
+
 def test_plots_show_writes_one_page_with_the_spec_and_the_png(plots_page: Path):
     page = plots_page.read_text()
     specs = specs_in(page)
-    assert len(specs) == 1, "one vega plot (the pitch histograms)"
-    values = specs[0]["data"]["values"]
+    assert len(specs) == 2, "two vega plots (pitch histograms, EM curves)"
+    pitch = spec_by_x(page, "pitch")
+    values = pitch["data"]["values"]
     assert {v["voice"] for v in values} == set(VOICES)
     assert {v["source"] for v in values} == {"train", "hmm", "markov", "real_valid"}
-    assert specs[0]["spec"]["encoding"]["x"]["field"] == "pitch"
-    assert specs[0]["spec"]["encoding"]["y"]["field"] == "probability"
+    assert pitch["spec"]["encoding"]["y"]["field"] == "probability"
+    em = spec_by_x(page, "iteration")
+    assert em["spec"]["encoding"]["y"]["field"] == "loglik_per_token"
+    # Every HMM fit has a curve; the Markov chains (no EM) contribute no points.
+    assert {v["fit"] for v in em["data"]["values"]} == {f"model {v}" for v in VOICES}
     imgs = re.findall(r'<img src="([^"]+)"', page)
     assert len(imgs) == 1 and (plots_page.parent / imgs[0]).read_bytes()[:4] == b"\x89PNG"
     # The only remote references are dvc-render's three script tags.
@@ -125,3 +135,7 @@ def test_chromium_draws_the_vega_plot_with_local_scripts(plots_page: Path, vega_
     assert {"train", "hmm", "markov", "real_valid"} <= texts  # legend
     assert set(VOICES) <= texts  # one panel per voice
     assert len(re.findall(r'aria-roledescription="line mark"', dom)) >= 4 * 4
+    # The EM curves: one panel per HMM fit, drawn as lines.
+    assert {f"model {v}" for v in VOICES} <= texts
+    assert {"EM iteration", "training log-likelihood per token"} <= texts
+    assert len(re.findall(r'aria-roledescription="line mark"', dom)) >= 4 * 4 + 4

@@ -58,12 +58,13 @@ def _toy_sequences(seed=0, n=20, length=30):
 
 def test_hmm_fits_scores_and_beats_a_uniform_model():
     ids, lengths = _toy_sequences()
-    m = HMMModel(7, n_components=2, n_iter=50, seed=1).fit(ids, lengths)
+    m = HMMModel(7, n_components=2, n_iter=50, seed=1, emission_prior=1.0).fit(ids, lengths)
     assert m.fit_info["n_iter"] >= 1 and m.fit_info["n_tokens"] == len(ids)
     ll = m.log_likelihood(ids, lengths, 1e-6)
     uniform = len(ids) * math.log(1 / 6)
     assert ll > uniform + 0.1 * len(ids)
-    # <unk> (id 0) was never trained: finite only because of the documented smoothing.
+    # <unk> (id 0) was never trained and there is no prior (emission_prior=1): finite only
+    # because of the documented smoothing.
     assert np.isfinite(m.log_likelihood(np.array([0, 1]), np.array([2]), 1e-6))
     assert m.emissionprob_[:, 0].max() < 1e-12
 
