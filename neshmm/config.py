@@ -24,6 +24,10 @@ from neshmm.models import model_class, model_names
 from neshmm.models.hmm import HMMConfig
 from neshmm.models.markov import MarkovConfig
 
+# Choices owned by the modules that implement them (listed here for validation).
+UNK_METHODS = ("file_good_turing", "good_turing", "witten_bell")
+MGEVAL_MODES = ("toolbox", "corrected")
+
 # The config keys that hold a model; every role is trained, sampled and scored alike.
 ROLES = ("model", "baseline")
 
@@ -69,18 +73,36 @@ class TokenizeConfig:
 
 @dataclass
 class SampleConfig:
-    n_samples: int = 5
+    n_samples: int = 50
     beats: float = 128.0
     seed: int = 0
     ticks_per_beat: int = 22050
 
 
 @dataclass
+class BootstrapConfig:
+    """File-level (held-out likelihood) and piece-level (generated music) bootstrap CIs."""
+
+    n_resamples: int = 1000
+    level: float = 0.95
+    seed: int = 0
+    # Resamples of the generated pieces for the CI of the MGEval mean overlap; each reruns
+    # MGEval (about a second per voice and system), so 0 = no CI unless asked for.
+    mgeval_resamples: int = 0
+
+
+@dataclass
 class EvaluateConfig:
     epsilon: float = 1e-8
-    unk_smoothing: float = 1e-6
+    # How the probability of a held-out token never seen in training is estimated from the
+    # training tokens (neshmm.evaluation.unknown): file_good_turing, good_turing, witten_bell.
+    unk_method: str = "file_good_turing"
     reference: str = "train"
     heldout: str = "valid"
+    # MGEval as the original toolbox defines it ("toolbox", comparable with published
+    # tables) or with its bugs fixed ("corrected"); neshmm.evaluation.mgeval.
+    mgeval_mode: str = "corrected"
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
 @dataclass
@@ -95,7 +117,7 @@ class DutyConfig:
 class RenderConfig:
     sample_rate: int = 44100
     roles: list[str] = field(default_factory=lambda: list(ROLES))
-    max_per_role: int = 0
+    max_per_role: int = 5
     reference_split: str = "valid"
     n_reference: int = 2
     duty: DutyConfig = field(default_factory=DutyConfig)
@@ -288,7 +310,15 @@ def validate(cfg: Config) -> None:
            s.ticks_per_beat, f"fine enough that every duration bin {bins} is a distinct, non-zero number of ticks")
     e = cfg.evaluate
     require(e.epsilon > 0, "evaluate.epsilon", e.epsilon, "> 0")
-    require(0 < e.unk_smoothing <= 1, "evaluate.unk_smoothing", e.unk_smoothing, "in (0, 1] (a probability mass)")
+    require(e.unk_method in UNK_METHODS, "evaluate.unk_method", e.unk_method, f"one of {', '.join(UNK_METHODS)}")
+    require(e.mgeval_mode in MGEVAL_MODES, "evaluate.mgeval_mode", e.mgeval_mode, f"one of {', '.join(MGEVAL_MODES)}")
+    b = e.bootstrap
+    require(1 <= b.n_resamples <= 100_000, "evaluate.bootstrap.n_resamples", b.n_resamples,
+            "an integer in [1, 100000] (1000 or more for reporting)")
+    require(0.5 <= b.level < 1, "evaluate.bootstrap.level", b.level, "in [0.5, 1) (e.g. 0.95)")
+    require(b.seed >= 0, "evaluate.bootstrap.seed", b.seed, "an integer >= 0")
+    require(0 <= b.mgeval_resamples <= 10_000, "evaluate.bootstrap.mgeval_resamples", b.mgeval_resamples,
+            "an integer in [0, 10000] (0 = no CI for the MGEval mean overlap)")
     for k in ("reference", "heldout"):
         require(getattr(e, k) in ("train", "valid", "test"), f"evaluate.{k}", getattr(e, k), "train, valid or test")
     require(len(cfg.voices) >= 1, "voices", list(cfg.voices), f"a non-empty subset of {list(VOICES)}")

@@ -12,7 +12,7 @@ import json
 
 from neshmm.data.voices import VOICES
 
-# Columns of the per-model metrics table (keys of metrics/kl.json), with their _std if any.
+# Columns of the per-model metrics table (keys of metrics/kl.json), with their CI if any.
 METRIC_COLUMNS = ("kl_pitch", "kl_duration", "kl_velocity", "kl_interval", "kl_rest_ratio")
 
 STYLE = """
@@ -54,14 +54,14 @@ def metrics_table(kl: dict | None, model: str) -> str:
             continue
         row = [voice]
         for key in METRIC_COLUMNS:
-            value = by_model.get(key)
-            std = by_model.get(f"{key}_std")
-            row.append("" if value is None else (f"{value:.4g} ± {std:.2g}" if std is not None else f"{value:.4g}"))
+            value, low, high = (by_model.get(k) for k in (key, f"{key}_ci_low", f"{key}_ci_high"))
+            ci = f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else ""
+            row.append("" if value is None else f"{value:.4g}{ci}")
         rows.append(row)
     if not rows:
         return f'<p class="muted">metrics/kl.json has no entry for model {_e(model)}.</p>'
     return (
-        '<p class="muted">KL(reference || generated), mean ± std over samples (metrics/kl.json)</p>'
+        '<p class="muted">KL(reference || generated), mean over pieces [95% CI] (metrics/kl.json)</p>'
         + _table(["voice", *METRIC_COLUMNS], rows)
     )
 

@@ -30,28 +30,6 @@ def sequence_offsets(lengths) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths)])
 
 
-def per_sequence_loglik(model: TokenModel, ids, lengths, unk_smoothing: float) -> np.ndarray:
-    """Log-likelihood of each sequence (one float per entry of ``lengths``; 0.0 if empty).
-
-    Calls the model's public ``log_likelihood`` once per sequence, so it works for every
-    model and the per-file values sum to the total the model reports (up to float
-    rounding). Measured on NES-MDB valid p1 (387 files, 71.7k tokens; 2 cores): HMM K=16
-    0.3-0.5 s (one total: 0.05 s); Markov chain 2.8 s with 1350 ids, 6.7 s with 1675 ids
-    (one total: 0.01 s), because every call takes the log of the whole smoothed V x V
-    transition matrix. A ``per_sequence=True`` option of ``log_likelihood`` would remove
-    that cost (see issue 11).
-    """
-    ids = np.asarray(ids, dtype=np.int64).ravel()
-    offsets = sequence_offsets(lengths)
-    if offsets[-1] != len(ids):
-        raise ValueError(f"lengths sum to {offsets[-1]} but there are {len(ids)} ids")
-    out = np.zeros(len(offsets) - 1, dtype=np.float64)
-    for i, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
-        if b > a:
-            out[i] = model.log_likelihood(ids[a:b], np.array([b - a]), unk_smoothing)
-    return out
-
-
 def sequence_beats(tokens, lengths, q: Quantizer) -> np.ndarray:
     """Length of each sequence in beats: the summed durations of all its tokens, rests too.
 

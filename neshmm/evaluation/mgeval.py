@@ -60,7 +60,7 @@ from neshmm.evaluation.mgeval_features import (
     toolbox_features,
 )
 
-MGEVAL_MODES: tuple[str, ...] = ("toolbox", "corrected")
+from neshmm.config import MGEVAL_MODES  # noqa: E402 - the schema owns the choices it validates
 DEFAULT_MGEVAL_MODE = "toolbox"
 KL_NUM_SAMPLE = 1000  # utils.kl_dist's default grid size
 

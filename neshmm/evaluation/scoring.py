@@ -22,7 +22,14 @@ import numpy as np
 from neshmm.evaluation import metrics
 from neshmm.data.midi_io import read_midi
 from neshmm.models import TokenModel
-from neshmm.data.tokens import UNK_ID, Quantizer, Vocab, tokenize_notes
+from neshmm.config import BootstrapConfig
+from neshmm.data.tokens import UNK_ID, Quantizer, Vocab, detokenize, tokenize_notes
+from neshmm.errors import DataError
+from neshmm.evaluation.likelihood import beats_to_seconds, sequence_beats
+from neshmm.evaluation.mgeval import mgeval_scores
+from neshmm.evaluation.mgeval_features import TOOLBOX_FEATURES
+from neshmm.evaluation.statistics import Interval, kl_rows, mean_ci, pooled_ci, ratio_ci
+from neshmm.evaluation.unknown import decompose
 from neshmm.data.voices import VOICES, assign_voices
 
 # Mixed into the control's random stream so its excerpts never correlate with a model's
@@ -61,6 +68,8 @@ def excerpt(tokens: np.ndarray, q: Quantizer, start_beat: float, beats: float) -
 # Mixed into the stream of reference excerpts (train songs for per-piece metrics such as
 # MGEval), so they never correlate with the control's or a model's draws.
 REFERENCE_STREAM = 1_000_033
+# The bootstrap over generated pieces of the MGEval mean overlap.
+MGEVAL_STREAM = 1_000_037
 
 
 @dataclass
@@ -154,77 +163,172 @@ def finite(x: float) -> float | None:
 
 @dataclass
 class VoiceScore:
-    """All numbers for one voice and one model (or the real-vs-real control)."""
+    """All numbers for one voice and one system (a model, or the real-vs-real control).
+
+    A metric ``m`` with an interval also has ``m_ci_low`` and ``m_ci_high`` beside it.
+    ``per_file_loglik`` (not written out) lets the evaluate step pair a model with the
+    baseline on the same held-out files.
+    """
 
     kl: dict[str, float] = field(default_factory=dict)
     loglik: dict[str, float] = field(default_factory=dict)
     mgeval: dict[str, float] = field(default_factory=dict)
     skipped: str | None = None
+    per_file_loglik: np.ndarray | None = None
+
+
+def put_interval(out: dict, key: str, iv: Interval) -> None:
+    out[key] = finite(iv.value)
+    out[f"{key}_ci_low"] = finite(iv.low)
+    out[f"{key}_ci_high"] = finite(iv.high)
+
+
+@dataclass(frozen=True)
+class MGEvalSettings:
+    """How MGEval compares a voice's generated pieces with length-matched reference excerpts."""
+
+    mode: str
+    ticks_per_beat: int
+    num_bar: int
+    seed: int
+    n_resamples: int = 0  # bootstrap over generated pieces for the mean overlap; 0 = no CI
 
 
 def score_generated(
     ref: list[np.ndarray],
     pieces: list[np.ndarray],
-    duration_bins: list[float],
+    q: Quantizer,
     epsilon: float,
-    seed: int,
-    with_mgeval: bool = True,
+    boot: BootstrapConfig,
+    mgeval_ref: list[np.ndarray] | None = None,
+    mg: MGEvalSettings | None = None,
 ) -> VoiceScore:
-    """KL of every histogram feature per piece (mean and std over pieces) plus MGEval.
+    """KL of every histogram feature per piece (mean over pieces, with a bootstrap CI over
+    pieces), the pooled pitch KL, and MGEval against length-matched reference excerpts.
 
     Per piece, because one piece is what a listener hears and the spread over pieces says
     how much a single number can be trusted; ``kl_pitch_pooled`` pools all pieces into one
-    histogram, the notebook's single-sample number with more data behind it. A piece in
-    which the voice is silent counts as an empty histogram (finite thanks to epsilon).
+    histogram, the notebook's single-sample number with more data behind it (its value
+    falls as pieces are added, so compare it only at equal ``sample.n_samples``; its CI is
+    a bootstrap over pieces). A piece in which the voice is silent counts as an empty
+    histogram (finite thanks to epsilon). ``mgeval_ref`` (token excerpts as long as the
+    pieces) and ``mg`` turn MGEval on.
     """
     if not pieces:
         raise ValueError("score_generated() needs at least one piece")
-    ref_hists = metrics.feature_histograms(ref, len(duration_bins))  # once, not per piece
-    per_piece = [metrics.kl_all(ref, [p], len(duration_bins), epsilon, ref_hists) for p in pieces]
+    n_bins = len(q.duration_bins)
+    ref_hists = metrics.feature_histograms(ref, n_bins)  # once, not per piece
+    per_piece = [metrics.kl_all(ref, [p], n_bins, epsilon, ref_hists) for p in pieces]
     out = VoiceScore()
     for key in per_piece[0]:
-        mean, std = metrics.mean_std([d[key] for d in per_piece])
-        out.kl[key] = finite(mean)
-        out.kl[f"{key}_std"] = finite(std)
-    out.kl["kl_pitch_pooled"] = finite(metrics.kl_pitch(ref, pieces, epsilon))
-    if with_mgeval:
-        mg = metrics.mgeval(ref, [p for p in pieces if len(p)], duration_bins, seed=seed)
-        out.mgeval = {k: finite(v) for k, v in mg.items()}
+        values = np.array([d[key] for d in per_piece], dtype=np.float64)
+        put_interval(out.kl, key, mean_ci(values, boot.n_resamples, boot.seed, boot.level))
+    counts = np.stack([metrics.pitch_histogram([p]) for p in pieces])
+    pooled = pooled_ci(counts, kl_rows(metrics.pitch_histogram(ref), epsilon), boot.n_resamples, boot.seed, boot.level)
+    put_interval(out.kl, "kl_pitch_pooled", pooled)
+    if mg is not None and mgeval_ref:
+        out.mgeval = mgeval_summary(mgeval_ref, pieces, q, mg, boot)
     return out
 
 
-def score_likelihood(
-    model: TokenModel,
-    vocab: Vocab,
-    heldout_tokens: np.ndarray,
-    heldout_lengths: np.ndarray,
-    pieces: list[np.ndarray],
-    unk_smoothing: float,
-) -> dict[str, float]:
-    """Held-out per-token log-likelihood and perplexity, unknown-token count, self score.
+def mgeval_summary(ref: list[np.ndarray], pieces: list[np.ndarray], q: Quantizer, mg: MGEvalSettings,
+                   boot: BootstrapConfig) -> dict[str, float]:
+    """``oa_<feature>``, ``kl_<feature>_intra_inter`` and their mean ``oa_mean`` (with a CI
+    over generated pieces when ``mg.n_resamples`` > 0; each resample reruns the KDEs, so
+    it costs ``n_resamples`` times the point estimate)."""
+    def notes(tokens_list):
+        return [n for n in (detokenize(t, mg.ticks_per_beat, q) for t in tokens_list) if len(n)]
 
-    Held-out tokens absent from the training vocabulary are encoded as ``<unk>`` and
-    scored, not dropped: every output distribution is mixed with the uniform distribution
-    with weight ``unk_smoothing`` (see :meth:`TokenModel.log_likelihood`), so each unknown
-    token costs about ``log(unk_smoothing / n_symbols)`` and their count is reported next to
-    the score. ``self_loglik_per_token`` is the notebook's number (the model scoring its own
-    samples), kept for comparison only: it rewards a model for being predictable.
+    ref_notes, gen_notes = notes(ref), notes(pieces)
+    if len(ref_notes) < 2 or not gen_notes:
+        return {}
+    scores = _mgeval_each(ref_notes, gen_notes, mg)
+    out: dict[str, float] = {}
+    for name, v in scores.items():
+        out[f"oa_{name}"] = finite(v["oa"])
+        out[f"kl_{name}_intra_inter"] = finite(v["kl"])
+    oas = [v["oa"] for v in scores.values() if math.isfinite(v["oa"])]
+    out["oa_mean"] = finite(float(np.mean(oas))) if oas else None
+    if mg.n_resamples and oas:
+        rng = np.random.default_rng([boot.seed, MGEVAL_STREAM])
+        reps = []
+        for _ in range(mg.n_resamples):
+            pick = [gen_notes[i] for i in rng.integers(0, len(gen_notes), len(gen_notes))]
+            r = _mgeval_each(ref_notes, pick, mg)
+            reps.append(np.nanmean([v["oa"] for v in r.values()]))
+        lo, hi = np.quantile(reps, [(1 - boot.level) / 2, (1 + boot.level) / 2])
+        out["oa_mean_ci_low"], out["oa_mean_ci_high"] = finite(float(lo)), finite(float(hi))
+    return out
+
+
+def _mgeval_each(ref_notes, gen_notes, mg: MGEvalSettings) -> dict[str, dict[str, float]]:
+    """:func:`mgeval_scores`, with a feature the toolbox cannot score (a KDE of identical
+    distances, e.g. every piece has the same note count) as NaN instead of failing all."""
+    kw = dict(mode=mg.mode, seed=mg.seed, num_bar=mg.num_bar)
+    try:
+        return mgeval_scores(ref_notes, gen_notes, mg.ticks_per_beat, **kw)
+    except DataError:
+        out = {}
+        for name in TOOLBOX_FEATURES:
+            try:
+                out.update(mgeval_scores(ref_notes, gen_notes, mg.ticks_per_beat, features=[name], **kw))
+            except DataError:
+                out[name] = {"oa": math.nan, "kl": math.nan}
+        return out
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One voice's held-out files: tokens, ids in the training vocabulary, lengths in beats."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    beats: np.ndarray  # per file
+    p_unk: float
+
+
+def held_out(vocab: Vocab, tokens: np.ndarray, lengths: np.ndarray, q: Quantizer, p_unk: float) -> HeldOut:
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return HeldOut(vocab.encode(tokens), lengths, sequence_beats(tokens, lengths, q), p_unk)
+
+
+def score_likelihood(model: TokenModel, held: HeldOut, vocab: Vocab, pieces: list[np.ndarray],
+                     boot: BootstrapConfig) -> tuple[dict[str, float], np.ndarray]:
+    """Held-out log-likelihood per token, per beat and per second, each with a file-level
+    bootstrap CI; perplexity; the known-token log-likelihood and the unknown rate apart;
+    and the per-file log-likelihoods (for pairing with the baseline).
+
+    Held-out tokens absent from the training vocabulary are ``<unk>``, scored with the
+    probability ``p_unk`` estimated from the training data (see
+    :meth:`TokenModel.log_likelihood`) and counted. Per beat, because per-token rates
+    cannot compare tokenizations: coarser bins make the same music fewer, easier tokens.
+    ``self_loglik_per_token`` is the notebook's number (the model scoring its own samples),
+    kept for comparison only: it rewards a model for being predictable.
     """
-    ids = vocab.encode(heldout_tokens)
-    out: dict[str, float] = {"heldout_tokens": int(len(ids))}
+    ids, lengths = held.ids, held.lengths
+    out: dict[str, float] = {"heldout_tokens": int(len(ids)), "heldout_files": int((lengths > 0).sum())}
     out["heldout_unknown_tokens"] = int((ids == UNK_ID).sum())
-    out["heldout_unknown_fraction"] = finite(out["heldout_unknown_tokens"] / len(ids)) if len(ids) else None
+    per_file = np.zeros(len(lengths))
     if len(ids):
-        total = model.log_likelihood(ids, heldout_lengths, unk_smoothing)
-        out["heldout_loglik_per_token"] = finite(metrics.per_token(total, len(ids)))
+        per_file = model.log_likelihood(ids, lengths, held.p_unk, per_sequence=True)
+        total = float(per_file.sum())
+        keep = lengths > 0
+        b = (boot.n_resamples, boot.seed, boot.level)
+        put_interval(out, "heldout_loglik_per_token", ratio_ci(per_file[keep], lengths[keep], *b))
+        put_interval(out, "heldout_loglik_per_beat", ratio_ci(per_file[keep], held.beats[keep], *b))
+        put_interval(out, "heldout_loglik_per_second", ratio_ci(per_file[keep], beats_to_seconds(held.beats[keep]), *b))
         out["heldout_perplexity"] = finite(metrics.perplexity(total, len(ids)))
+        parts = decompose(total, ids, held.p_unk)
+        out["heldout_known_loglik_per_known_token"] = finite(parts.known_loglik_per_token)
+        out["heldout_unknown_rate"] = finite(parts.unknown_rate)
+        out["p_unk"] = finite(held.p_unk)
     self_scores = []
     for p in pieces:
         if len(p):
             pid = vocab.encode(p)
-            self_scores.append(model.log_likelihood(pid, np.array([len(pid)]), unk_smoothing) / len(pid))
+            self_scores.append(model.log_likelihood(pid, np.array([len(pid)]), held.p_unk) / len(pid))
     if self_scores:
         out["self_loglik_per_token"] = finite(float(np.mean(self_scores)))
     out["n_iter"] = int(model.fit_info.get("n_iter", 0))
     out["converged"] = int(bool(model.fit_info.get("converged", True)))
-    return out
+    return out, per_file

@@ -22,21 +22,26 @@ from neshmm.evaluation.scoring import VoiceScore
 ORDER = {
     "kl": ["kl_pitch", "kl_pitch_pooled", "kl_duration", "kl_velocity", "kl_pitch_class", "kl_interval", "kl_rest_ratio"],
     "loglik": [
+        "heldout_loglik_per_beat",
+        "heldout_loglik_per_beat_minus_baseline",
+        "heldout_loglik_per_second",
         "heldout_loglik_per_token",
+        "heldout_known_loglik_per_known_token",
+        "heldout_unknown_rate",
+        "p_unk",
         "heldout_perplexity",
         "heldout_unknown_tokens",
-        "heldout_unknown_fraction",
         "heldout_tokens",
+        "heldout_files",
         "self_loglik_per_token",
     ],
     "mgeval": ["oa_mean"],
 }
 TITLES = {
-    "kl": "KL(reference || generated) per voice, mean ± std over samples (0 = same histogram)",
-    "loglik": "Held-out likelihood per voice (higher log-likelihood, lower perplexity = better)",
+    "kl": "KL(reference || generated) per voice, mean over pieces [95% CI over pieces] (0 = same histogram)",
+    "loglik": "Held-out likelihood per voice [95% CI, file-level bootstrap] (higher = better)",
     "mgeval": "MGEval per voice: overlap area (oa_*, 1 = indistinguishable) and KL(intra || inter) (0 = same)",
 }
-
 
 
 def column_name(roles: dict, role: str) -> str:
@@ -85,25 +90,28 @@ def markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return df.to_markdown(floatfmt=floatfmt) + "\n"
 
 
-def markdown_mean_std(mean: pd.DataFrame, std: pd.DataFrame, fmt: str = ".4f") -> str:
-    """A table whose cells read ``mean ± std`` (the spread over samples), NaN as ``n/a``."""
-    cells = mean.copy().astype(object)
-    for col in mean.columns:
-        for idx in mean.index:
-            m = mean.at[idx, col]
-            s = std.at[idx, col] if col in std.columns and idx in std.index else np.nan
-            if not np.isfinite(m):
+def markdown_ci(value: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame, fmt: str = ".4f") -> str:
+    """A table whose cells read ``value [low, high]`` (the CI), NaN as ``n/a``."""
+    cells = value.copy().astype(object)
+
+    def at(df, idx, col):
+        return df.at[idx, col] if col in df.columns and idx in df.index else np.nan
+
+    for col in value.columns:
+        for idx in value.index:
+            v, lo, hi = value.at[idx, col], at(low, idx, col), at(high, idx, col)
+            if not np.isfinite(v):
                 cells.at[idx, col] = "n/a"
-            elif np.isfinite(s):
-                cells.at[idx, col] = f"{m:{fmt}} ± {s:{fmt}}"
+            elif np.isfinite(lo) and np.isfinite(hi):
+                cells.at[idx, col] = f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
             else:
-                cells.at[idx, col] = f"{m:{fmt}}"
+                cells.at[idx, col] = f"{v:{fmt}}"
     return cells.to_markdown(colalign=("left",) + ("right",) * len(cells.columns)) + "\n"
 
 
 def ordered_keys(scores, part: str) -> list[str]:
     present = {k for by in scores.values() for sc in by.values() for k in getattr(sc, part)}
-    present = {k for k in present if not k.endswith("_std")}
+    present = {k for k in present if not k.endswith(("_ci_low", "_ci_high"))}
     head = [k for k in ORDER[part] if k in present]
     return head + sorted(present - set(head))
 
@@ -124,9 +132,9 @@ def write_tables(scores, part: str, out: Path) -> dict[str, str]:
         if df.empty or df.isna().all().all():
             continue
         csvs[key] = df.to_csv(float_format="%.6g", lineterminator="\n")
-        std = table(scores, part, f"{key}_std")
+        low, high = table(scores, part, f"{key}_ci_low"), table(scores, part, f"{key}_ci_high")
         fmt = number_format(df)
-        body = markdown_mean_std(df, std, fmt) if not std.empty else markdown(df, fmt)
+        body = markdown_ci(df, low, high, fmt) if not low.empty else markdown(df, fmt)
         sections.append(f"### {key}\n\n{body}")
     if csvs:
         atomic.write_text(out / f"{part}.csv", next(iter(csvs.values())))
@@ -139,3 +147,60 @@ def write_tables_dir(csvs: dict[str, str], out: Path) -> None:
     with atomic.atomic_dir(out) as tmp:
         for key, text in csvs.items():
             (tmp / f"{key}.csv").write_text(text, encoding="utf-8")
+
+
+# The headline: per voice and system, a few numbers with their intervals (metrics/summary.json,
+# the one DVC metrics file a user reads first; the detail stays in the part tables).
+HEADLINE = (
+    ("loglik", "heldout_loglik_per_beat"),
+    ("loglik", "heldout_loglik_per_beat_minus_baseline"),
+    ("mgeval", "oa_mean"),
+    ("kl", "kl_pitch_pooled"),
+)
+
+
+def headline(scores: dict[str, dict[str, VoiceScore]]) -> dict:
+    """``{voice: {system: {metric: value, metric_low: ..., metric_high: ...}}}``, the
+    paired difference with ``..._significant`` (1 when its CI excludes 0)."""
+    out: dict = {}
+    for voice, by_system in scores.items():
+        out[voice] = {}
+        for system, sc in by_system.items():
+            if sc.skipped:
+                continue
+            row: dict = {}
+            for part, key in HEADLINE:
+                values = getattr(sc, part)
+                if values.get(key) is None:
+                    continue
+                row[key] = values[key]
+                for side in ("low", "high"):
+                    if values.get(f"{key}_ci_{side}") is not None:
+                        row[f"{key}_{side}"] = values[f"{key}_ci_{side}"]
+                if f"{key}_significant" in values:
+                    row[f"{key}_significant"] = values[f"{key}_significant"]
+            if row:
+                out[voice][system] = row
+    return out
+
+
+def headline_markdown(summary: dict) -> str:
+    """summary.json as one table: rows voice × system, cells ``value [low, high]``."""
+    keys = [k for _, k in HEADLINE]
+    rows = []
+    for voice, by_system in summary.items():
+        for system, row in by_system.items():
+            cells = [voice, system]
+            for k in keys:
+                if k not in row:
+                    cells.append("")
+                    continue
+                text = f"{row[k]:.4f}"
+                if f"{k}_low" in row and f"{k}_high" in row:
+                    text += f" [{row[f'{k}_low']:.4f}, {row[f'{k}_high']:.4f}]"
+                if row.get(f"{k}_significant") == 0:
+                    text += " (not significant)"
+                cells.append(text)
+            rows.append(cells)
+    df = pd.DataFrame(rows, columns=["voice", "system", *keys])
+    return df.to_markdown(index=False) + "\n"

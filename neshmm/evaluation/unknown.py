@@ -40,8 +40,9 @@ import numpy as np
 
 from neshmm.data.tokens import UNK_ID
 from neshmm.errors import ConfigError, DataError
+from neshmm.models.base import with_unknown  # noqa: F401 - the policy, defined with the models that apply it
 
-METHODS = ("file_good_turing", "good_turing", "witten_bell")
+from neshmm.config import UNK_METHODS as METHODS  # noqa: E402 - the schema owns the choices it validates
 
 
 def type_counts(ids) -> np.ndarray:
@@ -104,30 +105,6 @@ def _counts(counts) -> np.ndarray:
     if counts.sum() == 0:
         raise DataError("<unk> estimate: no known training token; the training split is empty")
     return counts
-
-
-def with_unknown(probs, p_unk: float) -> np.ndarray:
-    """Scoring distribution(s): ``<unk>`` (column 0) gets ``p_unk``, known ids keep their
-    relative probabilities, scaled to ``1 - p_unk``.
-
-    ``probs`` is one distribution or a row-stochastic matrix over ids (last axis); the
-    model's own mass on ``<unk>`` is discarded (a model never trained on ``<unk>`` has no
-    opinion on it, only whatever smoothing left there). A row with no mass on known ids
-    cannot be scored and raises.
-    """
-    if not 0.0 < p_unk < 1.0:
-        raise ValueError(f"p_unk must be strictly between 0 and 1, got {p_unk}")
-    p = np.array(probs, dtype=np.float64, copy=True)
-    if p.shape[-1] < 2:
-        raise ValueError("a distribution over ids needs <unk> and at least one known id")
-    if (p < 0).any():
-        raise ValueError("probabilities must be >= 0")
-    known = p[..., 1:].sum(axis=-1, keepdims=True)
-    if (known <= 0).any():
-        raise ValueError("a distribution gives known tokens no mass; it cannot be rescaled")
-    p[..., 1:] *= (1.0 - p_unk) / known
-    p[..., UNK_ID] = p_unk
-    return p
 
 
 @dataclass(frozen=True)

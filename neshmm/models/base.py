@@ -77,23 +77,32 @@ class TokenModel(ABC):
     @abstractmethod
     def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "TokenModel": ...
 
-    def log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
-        """Total natural-log likelihood of the sequences.
+    def log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, p_unk: float, per_sequence: bool = False):
+        """Natural-log likelihood of the sequences: the total, or one value per sequence.
 
-        Policy for tokens never seen in training (``<unk>``, or any id a state never
-        emitted): every output distribution is mixed with the uniform distribution over all
-        ``n_symbols`` ids with weight ``unk_smoothing``, so each such token costs a finite,
-        documented amount instead of being dropped or giving -inf.
+        Policy for tokens never seen in training (``<unk>``, id 0): every distribution the
+        model scores with gives ``<unk>`` the probability ``p_unk`` and known ids their own
+        probabilities scaled by ``1 - p_unk`` (:func:`neshmm.evaluation.unknown.with_unknown`),
+        so the cost of an unknown token is an estimate from the training data (the evaluate
+        step's ``evaluate.unk_method``) and the relative probabilities of known tokens are
+        exactly the model's. Per sequence, because the bootstrap resamples files.
         """
         self.check_fitted()
         ids = np.asarray(ids, dtype=np.int64).ravel()
-        if len(ids) == 0:
-            return 0.0
-        return float(self._log_likelihood(ids, np.asarray(lengths, dtype=np.int64), unk_smoothing))
+        lengths = np.asarray(lengths, dtype=np.int64).ravel()
+        if int(lengths.sum()) != len(ids):
+            raise ValueError(f"lengths sum to {int(lengths.sum())} but there are {len(ids)} ids")
+        if not 0.0 < p_unk < 1.0:
+            raise ValueError(f"p_unk={p_unk!r}: must be in (0, 1)")
+        per = np.zeros(len(lengths), dtype=np.float64)
+        if len(ids):
+            nonempty = lengths > 0
+            per[nonempty] = self._sequence_log_likelihoods(ids, lengths[nonempty], p_unk)
+        return per if per_sequence else float(per.sum())
 
     @abstractmethod
-    def _log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
-        """:meth:`log_likelihood` of a fitted model on non-empty int64 ids."""
+    def _sequence_log_likelihoods(self, ids: np.ndarray, lengths: np.ndarray, p_unk: float) -> np.ndarray:
+        """Log-likelihood of each (non-empty) sequence of a fitted model, int64 ids."""
 
     @abstractmethod
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
@@ -180,8 +189,34 @@ def cdf_without_unk(probs: np.ndarray) -> np.ndarray:
     return np.cumsum(p, axis=-1)
 
 
-def mix_uniform(probs: np.ndarray, weight: float) -> np.ndarray:
-    return (1.0 - weight) * probs + weight / probs.shape[-1]
+def with_unknown(probs, p_unk: float) -> np.ndarray:
+    """Scoring distribution(s): ``<unk>`` (column 0) gets ``p_unk``, known ids keep their
+    relative probabilities, scaled to ``1 - p_unk``.
+
+    ``probs`` is one distribution or a row-stochastic matrix over ids (last axis); the
+    model's own mass on ``<unk>`` is discarded (a model never trained on ``<unk>`` has no
+    opinion on it, only whatever smoothing left there). A row with no mass on known ids
+    cannot be scored and raises.
+    """
+    if not 0.0 < p_unk < 1.0:
+        raise ValueError(f"p_unk must be strictly between 0 and 1, got {p_unk}")
+    p = np.array(probs, dtype=np.float64, copy=True)
+    if p.shape[-1] < 2:
+        raise ValueError("a distribution over ids needs <unk> and at least one known id")
+    if (p < 0).any():
+        raise ValueError("probabilities must be >= 0")
+    known = p[..., 1:].sum(axis=-1, keepdims=True)
+    if (known <= 0).any():
+        raise ValueError("a distribution gives known tokens no mass; it cannot be rescaled")
+    p[..., 1:] *= (1.0 - p_unk) / known
+    p[..., UNK_ID] = p_unk
+    return p
+
+
+def sequence_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per-sequence sums of per-token values (``lengths`` all > 0)."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.add.reduceat(values, starts) if len(values) else np.zeros(0)
 
 
 def read_model_file(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:

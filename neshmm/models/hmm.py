@@ -24,7 +24,7 @@ from hmmlearn.hmm import CategoricalHMM
 from hmmlearn.utils import normalize
 
 from neshmm.errors import require
-from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, mix_uniform
+from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, with_unknown
 
 # Tokens per E-step work unit. Units are cut at sequence boundaries from the lengths alone,
 # and their statistics are summed in unit order, so the result does not depend on how many
@@ -392,16 +392,21 @@ class HMMModel(TokenModel):
         self.fit_seconds = time.perf_counter() - t0
         return self
 
-    def scorer(self, unk_smoothing: float, implementation: str | None = None) -> CategoricalHMM:
+    def scorer(self, p_unk: float, implementation: str | None = None) -> CategoricalHMM:
+        """hmmlearn's HMM with this model's parameters and the ``<unk>`` policy applied to the
+        emissions (the start and transition probabilities are untouched)."""
         model = self._hmm(implementation)
         self.check_fitted()
         model.startprob_ = self.startprob_
         model.transmat_ = self.transmat_
-        model.emissionprob_ = mix_uniform(self.emissionprob_, unk_smoothing)
+        model.emissionprob_ = with_unknown(self.emissionprob_, p_unk)
         return model
 
-    def _log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
-        return float(self.scorer(unk_smoothing).score(ids.reshape(-1, 1), lengths))
+    def _sequence_log_likelihoods(self, ids: np.ndarray, lengths: np.ndarray, p_unk: float) -> np.ndarray:
+        scorer = self.scorer(p_unk)
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        x = ids.reshape(-1, 1)
+        return np.array([scorer.score(x[a:b]) for a, b in zip(starts[:-1], starts[1:])], dtype=np.float64)
 
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
         start_cdf = np.cumsum(self.startprob_)

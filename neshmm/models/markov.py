@@ -16,7 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from neshmm.errors import require
-from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, mix_uniform
+from neshmm.data.tokens import UNK_ID
+from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, sequence_sums, with_unknown
 from neshmm.models.tuning import grid_search
 
 
@@ -63,11 +64,11 @@ class MarkovModel(TokenModel):
 
                 def score(alpha: float) -> float:
                     self._smooth(*counts, alpha)
-                    return self._log_likelihood(tune.ids.astype(np.int64), tune.lengths, tune.unk_smoothing) / tune.n_tokens
+                    return self.log_likelihood(tune.ids, tune.lengths, tune.p_unk) / tune.n_tokens
 
                 self.alpha, curve = grid_search(self.alpha_grid, score)
                 tuning_info = {"param": "alpha", "split": tune.split, "n_tokens": tune.n_tokens,
-                               "unk_smoothing": tune.unk_smoothing, "chosen": self.alpha, "curve": curve}
+                               "p_unk": tune.p_unk, "chosen": self.alpha, "curve": curve}
         self._smooth(*self._counts(ids, lengths), self.alpha)
         ids = np.asarray(ids, dtype=np.int64).ravel()
         lengths = np.asarray(lengths, dtype=np.int64)
@@ -102,16 +103,20 @@ class MarkovModel(TokenModel):
         self.startprob_ = (start_counts + a) / (start_counts.sum() + a * v)
         self.transmat_ = (trans_counts + a) / (trans_counts.sum(axis=1, keepdims=True) + a * v)
 
-    def _log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
-        log_start = np.log(mix_uniform(self.startprob_, unk_smoothing))
-        log_trans = np.log(mix_uniform(self.transmat_, unk_smoothing))
+    def _sequence_log_likelihoods(self, ids: np.ndarray, lengths: np.ndarray, p_unk: float) -> np.ndarray:
+        # After an unknown token the chain has no row to continue from (row 0 only ever
+        # saw smoothing); it restarts from the start distribution instead.
+        trans = self.transmat_.copy()
+        trans[UNK_ID] = self.startprob_
+        log_start = np.log(with_unknown(self.startprob_, p_unk))
+        log_trans = np.log(with_unknown(trans, p_unk))
         seq_start = np.zeros(len(ids), dtype=bool)
-        seq_start[np.concatenate([[0], np.cumsum(lengths)[:-1]])[lengths > 0]] = True
-        total = log_start[ids[seq_start]].sum()
-        prev, cur = ids[:-1], ids[1:]
-        cont = ~seq_start[1:]
-        total += log_trans[prev[cont], cur[cont]].sum()
-        return float(total)
+        seq_start[np.concatenate([[0], np.cumsum(lengths)[:-1]])] = True
+        per_token = np.empty(len(ids), dtype=np.float64)
+        per_token[seq_start] = log_start[ids[seq_start]]
+        cont = np.flatnonzero(~seq_start)
+        per_token[cont] = log_trans[ids[cont - 1], ids[cont]]
+        return sequence_sums(per_token, lengths)
 
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
         start_cdf = cdf_without_unk(self.startprob_)

@@ -2,7 +2,8 @@
 
 The train step hands a model the tokens of ``data.tune_split`` (always ``valid``; the
 schema refuses ``test``) together with the scoring policy the evaluate stage uses
-(``evaluate.unk_smoothing``), so "best on the tuning split" means best by the same
+(the ``<unk>`` probability ``p_unk``, estimated from the training tokens with
+``evaluate.unk_method``), so "best on the tuning split" means best by the same
 held-out log-likelihood per token that the evaluation reports. Models that have nothing
 to tune ignore it.
 """
@@ -20,7 +21,7 @@ class TuningData:
     split: str
     ids: np.ndarray
     lengths: np.ndarray
-    unk_smoothing: float
+    p_unk: float
 
     @property
     def n_tokens(self) -> int:

@@ -1,5 +1,5 @@
-"""Step `evaluate`: KL tables, held-out likelihood and MGEval scores per voice and model,
-and the pitch histograms per voice as plots (CSV for `dvc plots`, and a PNG).
+"""Step `evaluate`: KL tables, held-out likelihood and MGEval scores per voice and system,
+each with its interval; the headline file; the pitch histograms as plots.
 
 :func:`score_all` is also what a sweep job scores with (``with_mgeval=False``: the slow
 MGEval part is left to `dvc repro`), so a sweep's figures are the evaluate stage's figures.
@@ -8,6 +8,7 @@ MGEval part is left to `dvc repro`), so a sweep's figures are the evaluate stage
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +18,59 @@ from neshmm.config import ROLES, Config
 from neshmm.data.token_store import load_voice
 from neshmm.data.tokens import quantizer_from_config
 from neshmm.evaluation import metrics
+from neshmm.evaluation.mgeval_features import BEATS_PER_BAR
 from neshmm.evaluation.plots import pitch_hist_csv, pitch_hist_png, pitch_hist_table
-from neshmm.evaluation.scoring import VoiceScore, control_excerpts, piece_tokens, score_generated, score_likelihood
-from neshmm.evaluation.tables import ORDER, column_name, control_name, markdown, table, write_tables, write_tables_dir
+from neshmm.evaluation.scoring import (
+    MGEvalSettings,
+    VoiceScore,
+    control_set,
+    held_out,
+    piece_tokens,
+    put_interval,
+    reference_excerpts,
+    score_generated,
+    score_likelihood,
+)
+from neshmm.evaluation.statistics import paired_ratio_ci
+from neshmm.evaluation.tables import (
+    ORDER,
+    column_name,
+    control_name,
+    headline,
+    headline_markdown,
+    markdown,
+    table,
+    write_tables,
+    write_tables_dir,
+)
+from neshmm.evaluation.unknown import unk_probability
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
 
+EMPTY = np.zeros((0, 3), dtype=np.int64)
+
 
 def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_mgeval: bool = True):
-    """Scores per voice and model (column name), and pitch-count histograms per voice and source."""
+    """Scores per voice and system (column name), and pitch-count histograms per voice and source."""
     q = quantizer_from_config(cfg.tokenize)
-    ev, s = cfg.evaluate, cfg.sample
-    bins = list(q.duration_bins)
+    ev, s, boot = cfg.evaluate, cfg.sample, cfg.evaluate.bootstrap
     index = json.loads((samples / "index.json").read_text())
     roles = {role: index["roles"][role] for role in ROLES}
     pieces = {role: [piece_tokens(samples / f["file"], q) for f in info["files"]] for role, info in roles.items()}
+    mg = None
+    if with_mgeval:
+        num_bar = max(1, math.ceil(s.beats / BEATS_PER_BAR))
+        mg = MGEvalSettings(ev.mgeval_mode, s.ticks_per_beat, num_bar, s.seed, boot.mgeval_resamples)
     control = control_name(ev.heldout)
     scores: dict[str, dict[str, VoiceScore]] = {}
     hists: dict[str, dict[str, np.ndarray]] = {}
     for voice in cfg.voices:
         tokens = load_voice(tokens_dir, voice)
         ref = tokens.sequences(ev.reference).as_list()
-        held = tokens.sequences(ev.heldout)
+        held_seqs = tokens.sequences(ev.heldout)
+        p_unk = unk_probability(*tokens.ids("train"), method=ev.unk_method)
+        held = held_out(tokens.vocab, held_seqs.tokens, held_seqs.lengths, q, p_unk)
+        mg_ref = reference_excerpts(ref, q, s.n_samples, s.beats, s.seed, voice) if mg else None
         scores[voice] = {}
         hists[voice] = {ev.reference: metrics.pitch_histogram(ref)}
         for role, info in roles.items():
@@ -47,24 +79,39 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
             if meta.get("skipped"):
                 scores[voice][name] = VoiceScore(skipped=meta["reason"])
                 continue
-            gen = [p.get(voice, np.zeros((0, 3), dtype=np.int64)) for p in pieces[role]]
-            score = score_generated(ref, gen, bins, ev.epsilon, s.seed, with_mgeval)
+            gen = [p.get(voice, EMPTY) for p in pieces[role]]
+            score = score_generated(ref, gen, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg)
             model = load_model(models / role / f"{voice}.npz")
-            score.loglik = score_likelihood(model, tokens.vocab, held.tokens, held.lengths, gen, ev.unk_smoothing)
+            score.loglik, score.per_file_loglik = score_likelihood(model, held, tokens.vocab, gen, boot)
             scores[voice][name] = score
             hists[voice][name] = metrics.pitch_histogram(gen)
-        excerpts = control_excerpts(held.as_list(), q, s.n_samples, s.beats, s.seed, voice)
-        if excerpts:
-            scores[voice][control] = score_generated(ref, excerpts, bins, ev.epsilon, s.seed, with_mgeval)
-            hists[voice][control] = metrics.pitch_histogram(excerpts)
+        pair(scores[voice], column_name(roles, "model"), column_name(roles, "baseline"), held, boot)
+        excerpts = control_set(held_seqs.as_list(), q, s.n_samples, s.beats, s.seed, voice)
+        if excerpts.pieces:
+            scores[voice][control] = score_generated(
+                ref, excerpts.pieces, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg
+            )
+            hists[voice][control] = metrics.pitch_histogram(excerpts.pieces)
+            scores[voice][control].kl.update(excerpts.counts("control_"))
         else:
-            scores[voice][control] = VoiceScore(skipped=f"no {ev.heldout} songs with voice {voice}")
-    for by_model in scores.values():
-        for score in by_model.values():
-            oas = [v for k, v in score.mgeval.items() if k.startswith("oa_") and v is not None]
-            if oas:
-                score.mgeval["oa_mean"] = float(np.mean(oas))
+            scores[voice][control] = VoiceScore(
+                skipped=f"no {ev.heldout} song with voice {voice} is {s.beats:g} beats long"
+            )
     return scores, hists
+
+
+def pair(by_column: dict[str, VoiceScore], model: str, baseline: str, held, boot) -> None:
+    """The model minus the baseline in held-out log-likelihood per beat, paired on the same
+    files (most of the file-to-file spread cancels), with its CI; ``..._significant`` is 1
+    when the CI excludes 0."""
+    m, b = by_column.get(model), by_column.get(baseline)
+    if m is None or b is None or m.skipped or b.skipped or m.per_file_loglik is None or not len(held.ids):
+        return
+    keep = held.lengths > 0
+    cmp = paired_ratio_ci(m.per_file_loglik[keep], b.per_file_loglik[keep], held.beats[keep],
+                          boot.n_resamples, boot.seed, boot.level)
+    put_interval(m.loglik, "heldout_loglik_per_beat_minus_baseline", cmp.difference)
+    m.loglik["heldout_loglik_per_beat_minus_baseline_significant"] = int(cmp.significant)
 
 
 def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out: Path, plots_out: Path) -> str:
@@ -76,13 +123,17 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
         assert not clash, f"metric names shared by two parts: {clash}"
         csvs.update(part_csvs)
     write_tables_dir(csvs, metrics_out / "tables")
+    summary = headline(scores)
+    atomic.write_json(metrics_out / "summary.json", summary)
+    atomic.write_text(metrics_out / "summary.md", headline_markdown(summary))
     df = pitch_hist_table(hists)
     atomic.write_text(plots_out / "pitch_hist.csv", pitch_hist_csv(df))
     title = f"Pitch histograms: {cfg.evaluate.reference} (reference) vs generated, pooled over samples"
     atomic.write_bytes(plots_out / "pitch_hist.png", pitch_hist_png(df, title))
+    ll = table(scores, "loglik", "heldout_loglik_per_beat")
     kl = table(scores, "kl", "kl_pitch")
-    ll = table(scores, "loglik", "heldout_loglik_per_token")
     return (
-        f"evaluate: KL({cfg.evaluate.reference} || generated) of pitch, mean over samples\n{markdown(kl)}"
-        f"held-out ({cfg.evaluate.heldout}) log-likelihood per token\n{markdown(ll)}"
+        f"evaluate: held-out ({cfg.evaluate.heldout}) log-likelihood per beat\n{markdown(ll)}"
+        f"KL({cfg.evaluate.reference} || generated) of pitch, mean over pieces\n{markdown(kl)}"
+        f"headline with intervals: {metrics_out / 'summary.md'}"
     )

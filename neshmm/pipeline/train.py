@@ -9,6 +9,7 @@ from neshmm import atomic
 from neshmm.config import Config
 from neshmm.data.token_store import load_voice
 from neshmm.errors import ConfigError
+from neshmm.evaluation.unknown import unk_probability
 from neshmm.models import build_model
 from neshmm.models.skipped import save_skipped
 from neshmm.models.tuning import TuningData
@@ -30,7 +31,9 @@ def too_little_data(cfg: Config, n_tokens: int) -> str | None:
 def tuning_data(cfg: Config, tokens) -> TuningData:
     """The tuning split's tokens (``data.tune_split``, never test) and evaluate's scoring policy."""
     ids, lengths = tokens.ids(cfg.data.tune_split)
-    return TuningData(cfg.data.tune_split, ids, lengths, cfg.evaluate.unk_smoothing)
+    train_ids, train_lengths = tokens.ids("train")
+    p_unk = unk_probability(train_ids, train_lengths, cfg.evaluate.unk_method)
+    return TuningData(cfg.data.tune_split, ids, lengths, p_unk)
 
 
 def run(

@@ -51,11 +51,11 @@ def record(index: int, row: dict, base: dict) -> dict:
     for v in voices:
         figs[v] = {}
         for role, name in names.items():
-            conv = _get(row, f"{v}.{name}.converged")
+            conv = None  # not in the headline metrics; the fit logs have it
             figs[v][role] = {
                 "model": name,
-                "heldout_loglik": _num(_get(row, f"{v}.{name}.heldout_loglik_per_token")),
-                "kl_pitch": _num(_get(row, f"{v}.{name}.kl_pitch")),
+                "heldout_loglik_per_beat": _num(_get(row, f"{v}.{name}.heldout_loglik_per_beat")),
+                "kl_pitch_pooled": _num(_get(row, f"{v}.{name}.kl_pitch_pooled")),
                 "converged": None if conv is None else bool(conv),
             }
     status = STATES.get(row.get("State"), "failed")

@@ -1,10 +1,10 @@
 """The figures a sweep compares, per voice and model role, from one run's files.
 
-Only what the sweep table shows: held-out log-likelihood per token (the honest measure;
-training likelihood always favours more states), KL(reference || generated) of the pitch
-histogram with its spread over samples, BIC from the training fit, fit time and
-convergence. The numbers are computed exactly as the `evaluate` stage computes its
-kl_pitch and heldout_loglik_per_token (a test checks they agree), with one difference on
+Only what the sweep table shows: held-out log-likelihood per beat with its CI (the honest
+measure, and comparable across tokenizations, unlike per token; training likelihood
+always favours more states), the pooled KL(reference || generated) of the pitch
+histogram, BIC from the training fit, fit time and convergence. The numbers are computed
+exactly as the `evaluate` stage computes them (a test checks they agree), with one difference on
 purpose: the held-out split is the tuning split ``data.tune_split`` (valid), never
 ``evaluate.heldout``, because a sweep *chooses* a configuration and choosing on test would
 leak into the final evaluation. The slower MGEval scores are left to `dvc repro`.
@@ -28,7 +28,7 @@ from neshmm.pipeline.evaluate import score_all
 from neshmm.pipeline.paths import Paths
 
 # The figure a sweep ranks by (higher is better), and where it is measured.
-OBJECTIVE = "heldout_loglik"
+OBJECTIVE = "heldout_loglik_per_beat"
 
 
 def tuning_config(cfg: Config) -> Config:
@@ -54,10 +54,13 @@ def score_run(cfg: Config, tokens_dir, paths: Paths) -> dict:
             ll = score.loglik
             voices[voice][role] = {
                 "model": info["model"],
-                "heldout_loglik": ll.get("heldout_loglik_per_token"),
+                "heldout_loglik_per_beat": ll.get("heldout_loglik_per_beat"),
+                "heldout_loglik_per_beat_low": ll.get("heldout_loglik_per_beat_ci_low"),
+                "heldout_loglik_per_beat_high": ll.get("heldout_loglik_per_beat_ci_high"),
+                "heldout_loglik_per_token": ll.get("heldout_loglik_per_token"),
                 "heldout_perplexity": ll.get("heldout_perplexity"),
                 "heldout_unknown_tokens": ll.get("heldout_unknown_tokens"),
-                "kl_pitch": score.kl.get("kl_pitch"),
+                "kl_pitch_pooled": score.kl.get("kl_pitch_pooled"),
                 "kl_pitch_std": score.kl.get("kl_pitch_std"),
                 "train_loglik": finite(fit.get("train_loglik")),
                 "bic": finite(fit.get("bic")),
@@ -74,7 +77,7 @@ def totals(voices: dict[str, dict]) -> dict:
     out: dict = {}
     for role in ROLES:
         figs = [v[role] for v in voices.values() if role in v and not v[role].get("skipped")]
-        for key in ("heldout_loglik", "kl_pitch", "bic"):
+        for key in ("heldout_loglik_per_beat", "kl_pitch_pooled", "bic"):
             vals = [f[key] for f in figs if f.get(key) is not None]
             out[f"{role}_{key}_mean"] = finite(float(np.mean(vals))) if vals else None
         if role == "model":

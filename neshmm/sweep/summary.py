@@ -101,11 +101,11 @@ def table(records: list[dict], voices: list[str]) -> pd.DataFrame:
             "n_init": model.get("n_init"),
         }
         for v in voices:
-            row[f"loglik_{v}"] = _figure(r, v, "model", "heldout_loglik")
-        row["loglik_mean"] = r.get("model_heldout_loglik_mean")
+            row[f"loglik_{v}"] = _figure(r, v, "model", "heldout_loglik_per_beat")
+        row["loglik_mean"] = r.get("model_heldout_loglik_per_beat_mean")
         for v in voices:
-            row[f"kl_{v}"] = _figure(r, v, "model", "kl_pitch")
-        row["kl_mean"] = r.get("model_kl_pitch_mean")
+            row[f"kl_{v}"] = _figure(r, v, "model", "kl_pitch_pooled")
+        row["kl_mean"] = r.get("model_kl_pitch_pooled_mean")
         for v in voices:
             row[f"bic_{v}"] = _figure(r, v, "model", "bic")
         row["fit_s"] = r.get("fit_seconds")
@@ -144,7 +144,7 @@ def baseline_levels(records: list[dict], voices: list[str]) -> dict:
     out: dict = {"name": None, "loglik": {}, "kl": {}, "varies": False}
     for r in ok:
         out["name"] = out["name"] or r.get("config", {}).get("baseline", {}).get("name")
-    for metric, key in (("loglik", "heldout_loglik"), ("kl", "kl_pitch")):
+    for metric, key in (("loglik", "heldout_loglik_per_beat"), ("kl", "kl_pitch_pooled")):
         for v in voices:
             vals = [x for r in ok if (x := _figure(r, v, "baseline", key)) is not None]
             if vals:

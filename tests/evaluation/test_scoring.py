@@ -21,11 +21,14 @@ from neshmm.evaluation.scoring import (
     piece_tokens,
     score_generated,
     score_likelihood,
+    held_out,
+    MGEvalSettings,
 )
-from neshmm.evaluation.tables import markdown_mean_std, nested, table
+from neshmm.evaluation.tables import headline, headline_markdown, markdown_ci, nested, table
 from neshmm.models.hmm import HMMModel
 from neshmm.models.markov import MarkovModel
 from neshmm.models.sampling import write_piece
+from neshmm.config import BootstrapConfig
 from neshmm.data.tokens import UNK_ID, Quantizer, Vocab
 
 BINS = (0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -46,9 +49,18 @@ def vocab() -> Vocab:
     return Vocab.build(toks(A, B, C))
 
 
-def mix(p: float, w: float, n_symbols: int = 4) -> float:
-    """The documented unknown-token policy: (1 - w) p + w / n_symbols."""
-    return (1 - w) * p + w / n_symbols
+def known(p: float, unk_mass: float, p_unk: float) -> float:
+    """The documented policy for a known token: the model's probability given "known"
+    (its own <unk> mass removed), scaled by 1 - p_unk."""
+    return (1 - p_unk) * p / (1 - unk_mass)
+
+
+BOOT = BootstrapConfig(n_resamples=200, seed=0)
+
+
+def score(model, tokens, lengths, pieces, p_unk):
+    held = held_out(vocab(), tokens, np.asarray(lengths), Q, p_unk)
+    return score_likelihood(model, held, vocab(), pieces, BOOT)
 
 
 # --- held-out likelihood: Markov chain over 3 symbols ----------------------------------
@@ -64,7 +76,7 @@ def fitted_markov() -> MarkovModel:
     v = vocab()
     train = [toks(A, B, A, C), toks(B, A)]
     ids = v.encode(np.concatenate(train))
-    return MarkovModel(v.size, alpha=1.0).fit(ids, np.array([4, 2]))
+    return MarkovModel(v.size, alpha=1.0, alpha_grid=[]).fit(ids, np.array([4, 2]))
 
 
 def test_markov_fit_by_hand():
@@ -79,48 +91,54 @@ def test_markov_fit_by_hand():
 
 
 def test_markov_heldout_loglik_with_unknown_token_by_hand():
-    m, w = fitted_markov(), 0.01
+    m, pu = fitted_markov(), 0.01
     # Held-out files: [A, X, B] and [C]; X is unknown.
     held = [toks(A, X, B), toks(C)]
-    expected = (
-        math.log(mix(2 / 6, w))  # start A
-        + math.log(mix(1 / 6, w))  # A -> <unk>
-        + math.log(mix(1 / 4, w))  # <unk> -> B (the <unk> row is uniform)
-        + math.log(mix(1 / 6, w))  # start C
+    first = (
+        math.log(known(2 / 6, 1 / 6, pu))  # start A
+        + math.log(pu)  # A -> <unk>: p_unk, whatever the chain gave <unk>
+        + math.log(known(2 / 6, 1 / 6, pu))  # <unk> -> B: restarts from the start distribution
     )
-    out = score_likelihood(m, vocab(), np.concatenate(held), np.array([3, 1]), [], w)
+    second = math.log(known(1 / 6, 1 / 6, pu))  # start C
+    out, per_file = score(m, np.concatenate(held), [3, 1], [], pu)
+    assert per_file == pytest.approx([first, second], abs=1e-12)
+    expected = first + second
     assert out["heldout_tokens"] == 4
     assert out["heldout_unknown_tokens"] == 1
-    assert out["heldout_unknown_fraction"] == 0.25
+    assert out["heldout_unknown_rate"] == 0.25
+    assert out["p_unk"] == pu
     assert out["heldout_loglik_per_token"] == pytest.approx(expected / 4, abs=1e-12)
+    assert out["heldout_loglik_per_beat"] == pytest.approx(expected / 4, abs=1e-12)  # one beat a token
+    assert out["heldout_loglik_per_second"] == pytest.approx(expected / 2, abs=1e-12)  # 120 bpm
     assert out["heldout_perplexity"] == pytest.approx(math.exp(-expected / 4), rel=1e-12)
+    # Known tokens alone: the total minus the model-independent part.
+    known_part = expected - (math.log(pu) + 3 * math.log(1 - pu))
+    assert out["heldout_known_loglik_per_known_token"] == pytest.approx(known_part / 3, abs=1e-12)
+    assert out["heldout_loglik_per_beat_ci_low"] <= out["heldout_loglik_per_beat"] <= out["heldout_loglik_per_beat_ci_high"]
     assert "self_loglik_per_token" not in out  # no generated piece given
 
 
-def test_markov_alpha_already_gives_unknown_tokens_mass():
-    """Add-alpha smoothing covers the <unk> column too, so for the Markov chain the mixing
-    weight only nudges an unknown token's cost: A -> <unk> is 1/6 before mixing."""
+def test_unknown_policy_leaves_known_token_ratios_alone():
+    """Changing p_unk moves every known token by the same log(1 - p_unk): ratios unchanged."""
     m = fitted_markov()
-    assert m.transmat_[2, UNK_ID] == pytest.approx(1 / 6, abs=1e-15)
-    ids, lengths = vocab().encode(toks(A, X)), np.array([2])
-    got = m.log_likelihood(ids, lengths, 1e-6)
-    assert got == pytest.approx(math.log(mix(2 / 6, 1e-6)) + math.log(mix(1 / 6, 1e-6)), abs=1e-12)
+    ids, lengths = vocab().encode(toks(A, B)), np.array([2])
+    a, b = m.log_likelihood(ids, lengths, 1e-6), m.log_likelihood(ids, lengths, 1e-2)
+    assert a - b == pytest.approx(2 * (math.log(1 - 1e-6) - math.log(1 - 1e-2)), abs=1e-12)
 
 
 def test_self_loglik_scores_each_piece_and_averages():
-    m, w = fitted_markov(), 1e-6
+    m, pu = fitted_markov(), 1e-3
     pieces = [toks(A, B), toks(B), np.zeros((0, 3), dtype=np.int64)]  # empty piece is skipped
-    first = (math.log(mix(2 / 6, w)) + math.log(mix(2 / 6, w))) / 2
-    second = math.log(mix(2 / 6, w))
-    out = score_likelihood(m, vocab(), toks(A), np.array([1]), pieces, w)
+    first = (math.log(known(2 / 6, 1 / 6, pu)) + math.log(known(2 / 6, 1 / 6, pu))) / 2
+    second = math.log(known(2 / 6, 1 / 6, pu))
+    out, _ = score(m, toks(A), [1], pieces, pu)
     assert out["self_loglik_per_token"] == pytest.approx((first + second) / 2, abs=1e-12)
     assert out["n_iter"] == 0 and out["converged"] == 1
 
 
 def test_no_heldout_tokens_reports_count_but_no_score():
-    out = score_likelihood(fitted_markov(), vocab(), np.zeros((0, 3), dtype=np.int64), np.array([], dtype=np.int64), [], 1e-6)
+    out, _ = score(fitted_markov(), np.zeros((0, 3), dtype=np.int64), np.array([], dtype=np.int64), [], 1e-3)
     assert out["heldout_tokens"] == 0 and out["heldout_unknown_tokens"] == 0
-    assert out["heldout_unknown_fraction"] is None
     assert "heldout_loglik_per_token" not in out and "heldout_perplexity" not in out
 
 
@@ -131,13 +149,14 @@ def hand_hmm() -> HMMModel:
     m = HMMModel(4, n_components=2)
     m.startprob_ = np.array([0.6, 0.4])
     m.transmat_ = np.array([[0.7, 0.3], [0.2, 0.8]])
-    # Column 0 (<unk>) is zero, as after training: only the smoothing gives it mass.
+    # Column 0 (<unk>) is zero, as after training.
     m.emissionprob_ = np.array([[0.0, 0.5, 0.4, 0.1], [0.0, 0.1, 0.2, 0.7]])
     return m
 
 
-def brute_force_loglik(m: HMMModel, seqs: list[list[int]], w: float) -> float:
-    emit = (1 - w) * m.emissionprob_ + w / m.n_symbols
+def brute_force_loglik(m: HMMModel, seqs: list[list[int]], pu: float) -> float:
+    emit = (1 - pu) * m.emissionprob_
+    emit[:, UNK_ID] = pu
     total = 0.0
     for seq in seqs:
         p = 0.0
@@ -152,32 +171,31 @@ def brute_force_loglik(m: HMMModel, seqs: list[list[int]], w: float) -> float:
 
 @pytest.mark.parametrize("implementation", ["scaling", "log"])
 def test_hmm_heldout_loglik_with_unknown_token_by_path_sum(implementation):
-    m, w = hand_hmm(), 0.01
+    m, pu = hand_hmm(), 0.01
     m.implementation = implementation
     seqs = [[2, 0, 3], [1]]  # A <unk> B | C
-    expected = brute_force_loglik(m, seqs, w)
-    got = m.log_likelihood(np.array([2, 0, 3, 1]), np.array([3, 1]), w)
+    expected = brute_force_loglik(m, seqs, pu)
+    got = m.log_likelihood(np.array([2, 0, 3, 1]), np.array([3, 1]), pu)
     assert got == pytest.approx(expected, abs=1e-12)
     # The same through the evaluation function, from tokens.
-    out = score_likelihood(m, vocab(), toks(A, X, B, C), np.array([3, 1]), [], w)
+    out, _ = score(m, toks(A, X, B, C), [3, 1], [], pu)
     assert out["heldout_unknown_tokens"] == 1
     assert out["heldout_loglik_per_token"] == pytest.approx(expected / 4, abs=1e-12)
     assert out["heldout_perplexity"] == pytest.approx(math.exp(-expected / 4), rel=1e-12)
 
 
 def test_hmm_single_token_by_hand():
-    """One token, written out fully: sum_s start[s] * emit[s, B]."""
-    m, w = hand_hmm(), 0.0
-    expected = math.log(0.6 * 0.1 + 0.4 * 0.7)
-    assert m.log_likelihood(np.array([3]), np.array([1]), w) == pytest.approx(expected, abs=1e-14)
+    """One token, written out fully: sum_s start[s] * (1 - p_unk) * emit[s, B]."""
+    m, pu = hand_hmm(), 1e-3
+    expected = math.log((1 - pu) * (0.6 * 0.1 + 0.4 * 0.7))
+    assert m.log_likelihood(np.array([3]), np.array([1]), pu) == pytest.approx(expected, abs=1e-14)
 
 
-@pytest.mark.parametrize("w", [1e-6, 1e-3, 0.5])
-def test_hmm_unknown_token_costs_exactly_log_w_over_n_symbols(w):
-    """A trained HMM never emits <unk> (its column is 0), so an unknown token's probability
-    is the smoothing mass alone, w / n_symbols, whatever the state: the documented policy."""
-    got = hand_hmm().log_likelihood(np.array([UNK_ID]), np.array([1]), w)
-    assert got == pytest.approx(math.log(w / 4), abs=1e-12)
+@pytest.mark.parametrize("pu", [1e-6, 1e-3, 0.5])
+def test_hmm_unknown_token_costs_exactly_log_p_unk(pu):
+    """An unknown token has probability p_unk under every state: the documented policy."""
+    got = hand_hmm().log_likelihood(np.array([UNK_ID]), np.array([1]), pu)
+    assert got == pytest.approx(math.log(pu), abs=1e-12)
 
 
 # --- generated MIDI read back ----------------------------------------------------------
@@ -254,36 +272,57 @@ def test_control_excerpts_exclude_short_songs_and_no_song_gives_empty():
 # --- scoring generated pieces -----------------------------------------------------------
 
 
-def test_score_generated_mean_and_std_over_pieces_by_hand():
+def test_score_generated_mean_and_ci_over_pieces_by_hand():
     ref = [toks(A, B, A, C)]
     p1, p2 = toks(A, A), toks(B, C)
-    s = score_generated(ref, [p1, p2], list(BINS), EPS, seed=0)
+    mg = MGEvalSettings("corrected", 4, 1, 0)
+    s = score_generated(ref, [p1, p2], Q, EPS, BOOT, [toks(A, B, A, B), toks(B, A, C, A), toks(A, C)], mg)
     k1, k2 = metrics.kl_pitch(ref, [p1], EPS), metrics.kl_pitch(ref, [p2], EPS)
     assert s.kl["kl_pitch"] == pytest.approx((k1 + k2) / 2, abs=1e-15)
-    assert s.kl["kl_pitch_std"] == pytest.approx(abs(k1 - k2) / 2, abs=1e-15)
+    # Bootstrap over two pieces: every resample mean lies between the two values.
+    assert min(k1, k2) <= s.kl["kl_pitch_ci_low"] <= s.kl["kl_pitch_ci_high"] <= max(k1, k2)
     assert s.kl["kl_pitch_pooled"] == pytest.approx(metrics.kl_pitch(ref, [p1, p2], EPS), abs=1e-15)
     # ref pitches 60:2, 62:1; pooled gen 60:2, 62:1 -> identical histograms.
     assert s.kl["kl_pitch_pooled"] == pytest.approx(0.0, abs=1e-12)
-    assert set(s.mgeval) == {f"oa_{f}" for f in metrics.MGEVAL_FEATURES} | {
-        f"kl_{f}_intra_inter" for f in metrics.MGEVAL_FEATURES
-    }
+    assert "oa_mean" in s.mgeval and {k for k in s.mgeval if k.startswith("oa_")} >= {"oa_total_used_pitch", "oa_pitch_range"}
 
 
 def test_score_generated_voice_missing_from_every_piece():
-    """A voice the model never sounded: KL finite (epsilon), MGEval undefined (None)."""
+    """A voice the model never sounded: KL finite (epsilon), no MGEval."""
     ref = [toks(A, B), toks(B, C, A)]
     empty = np.zeros((0, 3), dtype=np.int64)
-    s = score_generated(ref, [empty, empty], list(BINS), EPS, seed=0)
+    s = score_generated(ref, [empty, empty], Q, EPS, BOOT, ref, MGEvalSettings("corrected", 4, 1, 0))
     # An empty histogram + epsilon is uniform over 128 pitches: KL = sum p log(128 p).
     p = (np.bincount([60, 62, 62, 60], minlength=128) + EPS) / (4 + 128 * EPS)
     assert s.kl["kl_pitch"] == pytest.approx(float(np.sum(p * np.log(128 * p))), abs=1e-12)
-    assert s.kl["kl_pitch_std"] == 0.0
-    assert all(v is None for v in s.mgeval.values())
+    assert s.kl["kl_pitch_ci_low"] == s.kl["kl_pitch_ci_high"] == s.kl["kl_pitch"]
+    assert s.mgeval == {}
 
 
 def test_score_generated_needs_a_piece():
     with pytest.raises(ValueError):
-        score_generated([toks(A)], [], list(BINS), EPS, seed=0)
+        score_generated([toks(A)], [], Q, EPS, BOOT)
+
+
+def test_headline_holds_values_intervals_and_significance():
+    sc = {"p1": {"hmm": VoiceScore(loglik={"heldout_loglik_per_beat": -2.0, "heldout_loglik_per_beat_ci_low": -2.5,
+                                           "heldout_loglik_per_beat_ci_high": -1.5,
+                                           "heldout_loglik_per_beat_minus_baseline": 0.1,
+                                           "heldout_loglik_per_beat_minus_baseline_ci_low": -0.1,
+                                           "heldout_loglik_per_beat_minus_baseline_ci_high": 0.3,
+                                           "heldout_loglik_per_beat_minus_baseline_significant": 0},
+                                   mgeval={"oa_mean": 0.8}),
+                 "markov": VoiceScore(skipped="too few tokens")}}
+    out = headline(sc)
+    assert out == {"p1": {"hmm": {"heldout_loglik_per_beat": -2.0, "heldout_loglik_per_beat_low": -2.5,
+                                  "heldout_loglik_per_beat_high": -1.5,
+                                  "heldout_loglik_per_beat_minus_baseline": 0.1,
+                                  "heldout_loglik_per_beat_minus_baseline_low": -0.1,
+                                  "heldout_loglik_per_beat_minus_baseline_high": 0.3,
+                                  "heldout_loglik_per_beat_minus_baseline_significant": 0,
+                                  "oa_mean": 0.8}}}
+    md = headline_markdown(out)
+    assert "-2.0000 [-2.5000, -1.5000]" in md and "0.1000 [-0.1000, 0.3000] (not significant)" in md
 
 
 # --- layout: json for dvc metrics, tables ---------------------------------------------
@@ -292,21 +331,21 @@ def test_score_generated_needs_a_piece():
 def scores_fixture() -> dict[str, dict[str, VoiceScore]]:
     return {
         "p1": {
-            "hmm": VoiceScore(kl={"kl_pitch": 0.5, "kl_pitch_std": 0.1}, loglik={"heldout_loglik_per_token": -3.0}),
-            "markov": VoiceScore(kl={"kl_pitch": 0.25, "kl_pitch_std": 0.05}, loglik={"heldout_loglik_per_token": -2.0}),
-            "real_valid": VoiceScore(kl={"kl_pitch": 1.0, "kl_pitch_std": 0.2}),
+            "hmm": VoiceScore(kl={"kl_pitch": 0.5, "kl_pitch_ci_low": 0.4}, loglik={"heldout_loglik_per_token": -3.0}),
+            "markov": VoiceScore(kl={"kl_pitch": 0.25, "kl_pitch_ci_low": 0.2}, loglik={"heldout_loglik_per_token": -2.0}),
+            "real_valid": VoiceScore(kl={"kl_pitch": 1.0, "kl_pitch_ci_low": 0.9}),
         },
         "no": {
             "hmm": VoiceScore(skipped="too few tokens"),
-            "markov": VoiceScore(kl={"kl_pitch": None, "kl_pitch_std": None}, loglik={"heldout_loglik_per_token": -1.0}),
-            "real_valid": VoiceScore(kl={"kl_pitch": 2.0, "kl_pitch_std": 0.0}),
+            "markov": VoiceScore(kl={"kl_pitch": None, "kl_pitch_ci_low": None}, loglik={"heldout_loglik_per_token": -1.0}),
+            "real_valid": VoiceScore(kl={"kl_pitch": 2.0, "kl_pitch_ci_low": 2.0}),
         },
     }
 
 
 def test_nested_is_voice_model_metric_and_marks_skipped():
     out = nested(scores_fixture(), "kl")
-    assert out["p1"]["hmm"] == {"kl_pitch": 0.5, "kl_pitch_std": 0.1}
+    assert out["p1"]["hmm"] == {"kl_pitch": 0.5, "kl_pitch_ci_low": 0.4}
     assert out["no"]["hmm"] == {"skipped": 1}
     ll = nested(scores_fixture(), "loglik")
     assert "real_valid" not in ll["p1"]  # the control has no likelihood: no empty entry
@@ -320,9 +359,10 @@ def test_table_rows_voices_columns_models_and_drops_all_nan_columns():
     assert list(ll.columns) == ["hmm", "markov"]  # real_valid: all NaN, dropped
 
 
-def test_markdown_mean_std_cells():
-    mean = pd.DataFrame({"hmm": [0.5, np.nan], "markov": [0.25, 1.0]}, index=["p1", "no"])
-    std = pd.DataFrame({"hmm": [0.1, np.nan], "markov": [0.05, np.nan]}, index=["p1", "no"])
-    md = markdown_mean_std(mean, std, ".2f")
-    assert "0.50 ± 0.10" in md and "0.25 ± 0.05" in md
+def test_markdown_ci_cells():
+    value = pd.DataFrame({"hmm": [0.5, np.nan], "markov": [0.25, 1.0]}, index=["p1", "no"])
+    low = pd.DataFrame({"hmm": [0.4, np.nan], "markov": [0.2, np.nan]}, index=["p1", "no"])
+    high = pd.DataFrame({"hmm": [0.6, np.nan], "markov": [0.3, np.nan]}, index=["p1", "no"])
+    md = markdown_ci(value, low, high, ".2f")
+    assert "0.50 [0.40, 0.60]" in md and "0.25 [0.20, 0.30]" in md
     assert "n/a" in md and "| 1.00" in md.replace("  ", " ") or "1.00 |" in md

@@ -25,14 +25,11 @@ def test_markov_counts_and_loglik_by_hand():
     # transitions inside sequences: 1->2, 2->1, 2->2 (never across the boundary 1|2)
     assert m.transmat_[1].tolist() == pytest.approx([1 / 4, 1 / 4, 2 / 4])
     assert m.transmat_[2].tolist() == pytest.approx([1 / 5, 2 / 5, 2 / 5])
-    w = 0.1
-    ll = m.log_likelihood(np.array([1, 2, 0]), np.array([3]), w)
-
-    def mix(p):
-        return (1 - w) * p + w / 3
-
-    # start in 1 (2/5), 1->2 (2/4), 2-><unk> (1/5)
-    expected = math.log(mix(2 / 5)) + math.log(mix(2 / 4)) + math.log(mix(1 / 5))
+    pu = 0.1
+    ll = m.log_likelihood(np.array([1, 2, 0]), np.array([3]), pu)
+    # <unk> gets p_unk; known ids their probability given "known" (the chain's own <unk>
+    # mass removed) times 1 - p_unk: start in 1 (2/5 of 4/5), 1->2 (2/4 of 3/4), 2-><unk>.
+    expected = math.log(0.9 * (2 / 5) / (4 / 5)) + math.log(0.9 * (2 / 4) / (3 / 4)) + math.log(pu)
     assert ll == pytest.approx(expected, rel=1e-12)
 
 

@@ -20,7 +20,7 @@ def test_kl_json_has_every_voice_model_and_the_control_with_spread(reproduced_re
     for v in VOICES:
         assert set(kl[v]) == {"hmm", "markov", "real_valid"}
         for model in kl[v].values():
-            for key in ("kl_pitch", "kl_pitch_std", "kl_pitch_pooled", "kl_duration", "kl_velocity",
+            for key in ("kl_pitch", "kl_pitch_ci_low", "kl_pitch_pooled", "kl_duration", "kl_velocity",
                         "kl_pitch_class", "kl_interval", "kl_rest_ratio"):
                 assert model[key] is not None and model[key] >= 0, key
 
@@ -36,17 +36,34 @@ def test_loglik_json_reports_unknown_tokens_and_perplexity(reproduced_repo: Path
             assert m["heldout_unknown_tokens"] == valid["unknown_tokens"]
             assert m["heldout_loglik_per_token"] < 0
             assert m["heldout_perplexity"] == pytest.approx(2.718281828459045 ** -m["heldout_loglik_per_token"])
+            for key in ("heldout_loglik_per_beat", "heldout_loglik_per_second", "heldout_loglik_per_token"):
+                assert m[f"{key}_ci_low"] <= m[key] <= m[f"{key}_ci_high"], key
+            assert 0 < m["p_unk"] < 1
+        assert "heldout_loglik_per_beat_minus_baseline" in ll[v]["hmm"]
+
+
+def test_summary_is_the_headline_with_intervals(reproduced_repo: Path):
+    summary = json.loads((reproduced_repo / "metrics/summary.json").read_text())
+    n = sum(len(row) for by_system in summary.values() for row in by_system.values())
+    assert 20 <= n <= 160, n  # a few numbers per voice and system
+    for v in VOICES:
+        hmm = summary[v]["hmm"]
+        assert hmm["heldout_loglik_per_beat_low"] <= hmm["heldout_loglik_per_beat"] <= hmm["heldout_loglik_per_beat_high"]
+        assert hmm["heldout_loglik_per_beat_minus_baseline_significant"] in (0, 1)
+        assert "heldout_loglik_per_beat" not in summary[v]["real_valid"]  # no model to score
+    md = (reproduced_repo / "metrics/summary.md").read_text()
+    assert "heldout_loglik_per_beat" in md and " [" in md
 
 
 def test_tables_rows_voices_columns_models(reproduced_repo: Path):
     tables = reproduced_repo / "metrics/tables"
-    for name in ("kl_pitch", "kl_rest_ratio", "heldout_loglik_per_token", "heldout_unknown_tokens", "oa_mean"):
+    for name in ("kl_pitch", "kl_rest_ratio", "heldout_loglik_per_beat", "heldout_unknown_tokens", "oa_mean"):
         with open(tables / f"{name}.csv") as fh:
             rows = list(csv.reader(fh))
         assert rows[0][:3] == ["voice", "hmm", "markov"], name
         assert [r[0] for r in rows[1:]] == list(VOICES), name
     md = (reproduced_repo / "metrics/kl.md").read_text()
-    assert "### kl_pitch\n" in md and " ± " in md and "real_valid" in md
+    assert "### kl_pitch\n" in md and " [" in md and "real_valid" in md
     assert "real_valid" not in (reproduced_repo / "metrics/loglik.md").read_text()
 
 

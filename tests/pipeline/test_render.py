@@ -58,7 +58,7 @@ def make_project(root: Path) -> Path:
         for voice in VOICES:
             ids = rng.integers(1, 6, 60)
             build_model(cfg, 6).fit(ids, np.array([30, 30])).save(root / "models" / role / f"{voice}.npz", voice=voice, role=role)
-    kl = {v: {"hmm": {"kl_pitch": 0.125, "kl_pitch_std": 0.01}, "markov": {"kl_pitch": 0.25}, "real_valid": {"kl_pitch": 0.0625}} for v in VOICES}
+    kl = {v: {"hmm": {"kl_pitch": 0.125, "kl_pitch_ci_low": 0.1, "kl_pitch_ci_high": 0.15}, "markov": {"kl_pitch": 0.25}, "real_valid": {"kl_pitch": 0.0625}} for v in VOICES}
     atomic.write_json(root / "metrics" / "kl.json", kl)
     return root
 
@@ -103,7 +103,7 @@ def test_index_html_lists_pictures_players_metrics_and_config(rendered: Path):
     for key in ("model/000", "model/001", "baseline/000", "baseline/001", "reference/000", "reference/001"):
         assert f'src="{key}.png"' in html and f'<audio controls preload="none" src="{key}.wav">' in html
     assert 'src="compare.png"' in html
-    assert "0.125 ± 0.01" in html and "0.25" in html and "real_valid" in html  # metrics/kl.json
+    assert "0.125 [0.1, 0.15]" in html and "0.25" in html and "real_valid" in html  # metrics/kl.json
     assert "&quot;n_components&quot;: 2" in html and "&quot;alpha&quot;: 1.0" in html  # model configs
     assert html.index("model: hmm") < html.index("baseline: markov")  # render.roles order
 
