@@ -71,8 +71,12 @@ CHUNK_TOKENS = 16_384
 
 # K is padded up to a multiple of this with states of zero probability (they add exact
 # zeros everywhere), so the inner loops over states have no scalar remainder on AVX2.
-# Measured alternative, slower and not kept: fixed 8-state blocks written as inner loops of
-# constant trip count (K=16: 1.27 vs 0.83 CPU-ns per T*K^2, K=64: 0.96 vs 0.39).
+#
+# Kernel variants measured on NES-MDB p1 (150k tokens, CPU-ns per T*K^2 at K = 16 / 64 / 128,
+# one thread, machine under load): accumulate-into-row matvecs (`row[j] += a * A[i, j]`) and
+# per-step xi outer products 0.84 / 0.40 / 0.36; the same with xi as one GEMM per sequence
+# 0.76 / 0.35 / 0.31; dot-product matvecs with fastmath reassoc + GEMM xi (kept)
+# 0.58 / 0.31 / 0.26; hand-unrolled 8-state blocks 1.47 / 1.21 / 1.18 (LLVM left them scalar).
 LANES = 4
 
 # hmmlearn's forward_scaling raises when a scaled row sums below this.
@@ -116,16 +120,21 @@ def set_threads(n_threads: int | None) -> int:
     return n
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, scale, beta, v, nb,
-              start_acc, xi_acc, out):
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf, scale, beta, start_acc,
+              xi_acc, out):
     """Forward then fused backward/statistics pass over tokens ``s0:s1``; returns (loglik, ok).
 
-    ``alpha``/``scale`` are scratch of at least ``s1 - s0`` rows; ``beta``, ``v``, ``nb``
-    scratch vectors of length K. Adds the start posterior into ``start_acc``, the
+    ``alpha``/``vbuf``/``scale`` are scratch of at least ``s1 - s0`` rows, ``beta`` a
+    scratch vector of length K. Adds the start posterior into ``start_acc``, the
     unweighted transition sums ``sum_t alpha_t[i] * (B_{t+1} * beta_{t+1})[j]`` into
     ``xi_acc`` (the caller multiplies by the transition matrix once at the end) and each
     posterior row into ``out[rows[t]]``.
+
+    Departures from hmmlearn's C loops, same sums: the matvecs are dot products compiled
+    with fastmath reassoc (vectorised reductions; LLVM leaves K <= 32 scalar otherwise),
+    and the transition sums are one GEMM per sequence over the stored ``B * beta`` rows
+    instead of a rank-1 update per step. Rounding differs at the 1e-15 level per step.
     """
     n = s1 - s0
     K = startprob.shape[0]
@@ -149,12 +158,11 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, scale
         row = alpha[t]
         prev = alpha[t - 1]
         for j in range(K):
-            row[j] = 0.0
-        for i in range(K):
-            a = prev[i]
-            arow = transmat[i]
-            for j in range(K):
-                row[j] += a * arow[j]
+            tcol = transmat_t[j]
+            acc = 0.0
+            for i in range(K):
+                acc += prev[i] * tcol[i]
+            row[j] = acc
         total = 0.0
         for j in range(K):
             x = row[j] * frame[j]
@@ -174,25 +182,17 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, scale
     for t in range(n - 1, -1, -1):
         if t < n - 1:
             frame = table[rows[s0 + t + 1]]
+            v = vbuf[t + 1]  # kept for the transition sums below
             for j in range(K):
                 v[j] = frame[j] * beta[j]
-                nb[j] = 0.0
-            arow_t = alpha[t]
-            for i in range(K):
-                a = arow_t[i]
-                xrow = xi_acc[i]
-                for j in range(K):
-                    xrow[j] += a * v[j]
-            # beta_t[i] = c_t * sum_j A[i, j] v[j], written as rows of A^T so the inner loop
-            # runs over contiguous memory without a horizontal reduction.
-            for j in range(K):
-                w = v[j]
-                trow = transmat_t[j]
-                for i in range(K):
-                    nb[i] += trow[i] * w
+            # beta_t[i] = c_t * sum_j A[i, j] v[j]
             c = scale[t]
             for i in range(K):
-                beta[i] = nb[i] * c
+                arow = transmat[i]
+                acc = 0.0
+                for j in range(K):
+                    acc += arow[j] * v[j]
+                beta[i] = acc * c
         total = 0.0
         arow_t = alpha[t]
         for k in range(K):
@@ -204,6 +204,8 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, scale
         if t == 0:
             for k in range(K):
                 start_acc[k] += arow_t[k] * beta[k] * inv
+    if n > 1:
+        xi_acc += np.dot(alpha[: n - 1].T, vbuf[1:n])
     return loglik, True
 
 
@@ -232,18 +234,17 @@ def _estep_kernel(startprob, transmat, table, rows, offsets, bounds, out, out_pe
         for s in range(first, last):
             longest = max(longest, offsets[s + 1] - offsets[s])
         alpha = np.empty((longest, K))
+        vbuf = np.empty((longest, K))
         scale = np.empty(longest)
         beta = np.empty(K)
-        v = np.empty(K)
-        nb = np.empty(K)
         target = out_parts[c] if out_per_chunk else out
         ll = 0.0
         for s in range(first, last):
             s0, s1 = offsets[s], offsets[s + 1]
             if s1 == s0:
                 continue
-            lp, ok = _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, scale, beta,
-                               v, nb, start_parts[c], xi_parts[c], target)
+            lp, ok = _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf, scale, beta,
+                               start_parts[c], xi_parts[c], target)
             if not ok:
                 fail_parts[c] = s
                 break
@@ -289,6 +290,17 @@ def _pad_columns(a: np.ndarray, Kp: int) -> np.ndarray:
     return out
 
 
+def _single_threaded_blas():
+    """One BLAS thread for the per-sequence GEMMs: the parallelism is numba's, over chunks.
+
+    A threaded BLAS inside each numba thread oversubscribes the cores (measured: K=64 went
+    from 0.35 to 5.2 CPU-ns per T*K^2 on 2 cores with OpenBLAS threads spinning).
+    """
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn, hence hmmlearn
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _run(startprob, transmat, table, rows, lengths, out, out_per_chunk, n_threads, chunk_tokens):
     """Pad to whole SIMD blocks, run the kernel, cut the padding off again."""
     K = len(startprob)
@@ -299,9 +311,10 @@ def _run(startprob, transmat, table, rows, lengths, out, out_per_chunk, n_thread
     transmat = _pad_columns(np.vstack([transmat, np.zeros((Kp - K, K))]), Kp)
     if n_threads is not None:
         set_threads(n_threads)
-    loglik, nobs, start, trans, failed = _estep_kernel(
-        startprob, transmat, table, rows, offsets, bounds, out, out_per_chunk
-    )
+    with _single_threaded_blas():
+        loglik, nobs, start, trans, failed = _estep_kernel(
+            startprob, transmat, table, rows, offsets, bounds, out, out_per_chunk
+        )
     if failed >= 0:
         raise UnderflowError(
             f"forward pass failed with underflow in sequence {failed}; "
