@@ -21,8 +21,14 @@ class VoiceData:
 
 
 def corpus_train_dir(demo_files: int = 200) -> tuple[Path, str]:
-    """NES-MDB's train folder ($NESMDB_DIR or ../shared/nesmdb_midi), else a demo corpus."""
-    real = Path(os.environ.get("NESMDB_DIR", ROOT.parent / "shared" / "nesmdb_midi")) / "train"
+    """NES-MDB's train folder ($NESMDB_PATH, $NESMDB_DIR or ../shared/nesmdb_midi), else a demo corpus.
+
+    From a git worktree under /work/wt/<name>, ``../shared`` is not the shared folder, so
+    /work/shared/nesmdb_midi is tried too.
+    """
+    env = os.environ.get("NESMDB_PATH") or os.environ.get("NESMDB_DIR")
+    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "nesmdb_midi", Path("/work/shared/nesmdb_midi")]
+    real = next((c / "train" for c in candidates if (c / "train").is_dir()), candidates[0] / "train")
     if real.is_dir() and any(real.glob("*.mid")):
         return real, f"real NES-MDB ({real})"
     from neshmm.data.demo_corpus import generate_corpus

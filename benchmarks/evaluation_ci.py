@@ -92,7 +92,7 @@ def main() -> None:
     tr_tok, tr_len = np.concatenate(seqs), tr_len[keep]
     vocab = Vocab.build(tr_tok)
     tr_ids, va_ids = vocab.encode(tr_tok), vocab.encode(va_tok)
-    fit_ids, fit_len, n_fit = tr_ids, tr_len, len(tr_len)
+    fit_ids, fit_len = tr_ids, tr_len
     print(f"voice {args.voice}: training files {len(tr_len)} ({len(tr_ids)} tokens), vocab {vocab.size}; "
           f"valid {len(va_len)} files {len(va_ids)} tokens; HMM K={args.k} {args.iters} EM iterations")
     t0 = time.perf_counter()
@@ -100,14 +100,14 @@ def main() -> None:
     markov = MarkovModel(vocab.size, alpha=1.0).fit(tr_ids, tr_len)
     print(f"fit: {time.perf_counter() - t0:.1f} s")
 
-    unk = 1e-6
+    unk = unknown.unk_probability(tr_ids, tr_len, "file_good_turing")
     per_file = {}
     for name, m in (("hmm", hmm), ("markov", markov)):
         t0 = time.perf_counter()
         total = m.log_likelihood(va_ids, va_len, unk)
         t_total = time.perf_counter() - t0
         t0 = time.perf_counter()
-        per_file[name] = likelihood.per_sequence_loglik(m, va_ids, va_len, unk)
+        per_file[name] = m.log_likelihood(va_ids, va_len, unk, per_sequence=True)
         t_seq = time.perf_counter() - t0
         print(f"{name}: total log-lik {t_total:.2f} s, per file {t_seq:.2f} s; "
               f"sum of per-file - total = {per_file[name].sum() - total:.2e}")
@@ -133,19 +133,13 @@ def main() -> None:
     print(f"  actual valid unknown rate {actual:.4f} ({int((va_ids == UNK_ID).sum())} tokens)")
     for method in unknown.METHODS:
         print(f"  {method:17s} p_unk = {unknown.unk_probability(tr_ids, tr_len, method):.4f}")
-    p_unk = unknown.unk_probability(tr_ids, tr_len, "good_turing")
-    scorer = hmm.scorer(0.0)
-    scorer.emissionprob_ = unknown.with_unknown(hmm.emissionprob, p_unk)
-    total_new = float(scorer.score(va_ids.reshape(-1, 1), va_len))
-    parts = unknown.decompose(total_new, va_ids, p_unk)
-    known = va_ids != UNK_ID
-    print(f"  HMM known-token log-lik per known token, p_unk policy: {parts.known_loglik_per_token:.4f}")
-    for w in (1e-6, 1e-3):
-        total_old = hmm.log_likelihood(va_ids, va_len, w)
-        print(f"  HMM log-lik per token, uniform floor {w:g}: {total_old / len(va_ids):.4f} "
-              f"(unknown tokens cost log({w:g}/{vocab.size}) = {np.log(w / vocab.size):.2f} each); "
-              f"p_unk policy: {total_new / len(va_ids):.4f}")
-    best = hmm.emissionprob[:, 1:].max(axis=0)
+    for method in unknown.METHODS:
+        p_unk = unknown.unk_probability(tr_ids, tr_len, method)
+        total_new = hmm.log_likelihood(va_ids, va_len, p_unk)
+        parts = unknown.decompose(total_new, va_ids, p_unk)
+        print(f"  HMM, {method}: log-lik per token {total_new / len(va_ids):.4f}, known tokens "
+              f"{parts.known_loglik_per_token:.4f} per known token (the same for every p_unk)")
+    best = hmm.emissionprob_[:, 1:].max(axis=0)
     print(f"  known ids whose emission is 0 in every state: {int((best == 0).sum())}; smallest best-state "
           f"emission of a known id: {best.min():.3g}")
 

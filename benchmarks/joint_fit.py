@@ -19,7 +19,6 @@ import argparse
 import time
 from fractions import Fraction
 
-import numpy as np
 
 from benchmarks.frame_grid import load_split
 from neshmm.data.frames import FrameVocab, split_frames

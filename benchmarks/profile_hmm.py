@@ -4,7 +4,7 @@
     python -m benchmarks.profile_hmm --convergence    # also: how many iterations tol needs
 
 Profiles hmmlearn's stock E-step ('log', the notebook's default, and 'scaling') and ours
-(batched 'scaling', one process so the profile sees all of it), printing the functions with
+(the compiled 'scaling' E-step, one thread; cProfile sees it as one call), printing the functions with
 the most own time. ``--convergence`` fits the full ``--max-iter`` iterations and prints the
 iteration at which the log-likelihood gain first drops below a few tolerances, absolute
 (hmmlearn's ``tol``, what ``model.tol`` sets) and per token.
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     variants = [
         ("hmmlearn stock, implementation='log' (the notebook)", CategoricalHMM, "log"),
         ("hmmlearn stock, implementation='scaling'", CategoricalHMM, "scaling"),
-        ("ours: BatchedCategoricalHMM, 'scaling', 1 process", BatchedCategoricalHMM, "scaling"),
+        ("ours: BatchedCategoricalHMM, compiled 'scaling' E-step, 1 thread", BatchedCategoricalHMM, "scaling"),
     ]
     for label, cls, impl in variants:
         model = cls(n_components=16, n_features=data.n_symbols, n_iter=args.iters, tol=-np.inf,

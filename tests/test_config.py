@@ -23,7 +23,7 @@ from neshmm.params import composed_text
 from neshmm.data.token_store import training_files
 
 from helpers import ROOT, dvc, init_repo, sh
-from helpers import bad_corpus, good_song, params_for, run_stage, write
+from helpers import good_song, params_for, run_stage, write
 
 
 def base() -> dict:

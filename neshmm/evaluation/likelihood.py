@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from neshmm.data.tokens import Quantizer
-from neshmm.models.base import TokenModel
 
 NESMDB_BPM = 120.0
 

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from neshmm.data.corpus import find_midi_files, parse_file, parse_folder, split_report
 from neshmm.data.midi_io import MidiReadError, Song, Track, parse_midi_bytes, read_midi
 from neshmm.data.tokens import Quantizer, tokenize_notes
 from neshmm.data.voices import PROGRAMS, assign_voices
 
-from helpers import ROOT, TPB, bad_corpus, chunk, conductor, good_song, name_event, note_track, params_for, run_stage, smf, tool_env, track, vlq, write
+from helpers import ROOT, TPB, bad_corpus, conductor, good_song, name_event, note_track, params_for, run_stage, smf, tool_env, track, write
 Q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
 
 

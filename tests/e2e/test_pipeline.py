@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NESMDB_DIR, clone_of, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
+from helpers import NESMDB_DIR, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
 
 pytestmark = pytest.mark.e2e
 

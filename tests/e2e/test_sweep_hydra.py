@@ -76,7 +76,7 @@ def test_grid_writes_one_result_per_job_and_a_summary(grid):
     assert {f"loglik_{v}" for v in VOICES} | {f"kl_{v}" for v in VOICES} | {"fit_s", "converged"} <= set(rows[0])
     md = (d / "summary.md").read_text()
     best = max(rows[1:], key=lambda r: float(r["loglik_mean"]))
-    assert f"**Best configuration** (highest mean held-out log-likelihood" in md
+    assert "**Best configuration** (highest mean held-out log-likelihood" in md
     assert f"job {best['job']}, `{best['overrides']}`" in md and "Pareto front" in md
     assert (d / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -1,7 +1,6 @@
 """Length-matched references (issue 11); the other scoring tests are in test_scoring.py."""
 
 import numpy as np
-import pytest
 
 from neshmm.evaluation.scoring import control_excerpts, control_set, matched_excerpts, reference_excerpts
 from helpers import Q, toks
