@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neshmm import atomic
-from neshmm.config import ROLES, Config
+from neshmm.config import JOINT, ROLES, Config
 from neshmm.data.token_store import load_voice
 from neshmm.data.tokens import quantizer_from_config
 from neshmm.evaluation import metrics
@@ -32,6 +32,8 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
     index = json.loads((samples / "index.json").read_text())
     roles = {role: index["roles"][role] for role in ROLES}
     pieces = {role: [piece_tokens(samples / f["file"], q) for f in info["files"]] for role, info in roles.items()}
+    # The joint model's pieces, tokenized per voice like the others (absent in a sweep job).
+    joint = [piece_tokens(samples / f["file"], q) for f in index["roles"][JOINT]["files"]] if JOINT in index["roles"] else None
     control = control_name(ev.heldout)
     scores: dict[str, dict[str, VoiceScore]] = {}
     hists: dict[str, dict[str, np.ndarray]] = {}
@@ -53,6 +55,10 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
             score.loglik = score_likelihood(model, tokens.vocab, held.tokens, held.lengths, gen, ev.unk_smoothing)
             scores[voice][name] = score
             hists[voice][name] = metrics.pitch_histogram(gen)
+        if joint is not None:
+            gen = [p.get(voice, np.zeros((0, 3), dtype=np.int64)) for p in joint]
+            scores[voice][JOINT] = score_generated(ref, gen, bins, ev.epsilon, s.seed, with_mgeval)
+            hists[voice][JOINT] = metrics.pitch_histogram(gen)
         excerpts = control_excerpts(held.as_list(), q, s.n_samples, s.beats, s.seed, voice)
         if excerpts:
             scores[voice][control] = score_generated(ref, excerpts, bins, ev.epsilon, s.seed, with_mgeval)
@@ -67,8 +73,12 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
     return scores, hists
 
 
-def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out: Path, plots_out: Path) -> str:
+def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out: Path, plots_out: Path,
+        prepared: Path | None = None) -> str:
+    """``prepared`` (data/prepared) adds the whole-piece scores of every system, joint
+    included: metrics/cross_voice.* and metrics/loglik_all_voices.* (:func:`score_systems`)."""
     scores, hists = score_all(cfg, tokens_dir, models, samples)
+    systems_line = score_systems(cfg, scores, models, samples, prepared, metrics_out) if prepared is not None else ""
     csvs: dict[str, str] = {}
     for part in ORDER:
         part_csvs = write_tables(scores, part, metrics_out)
@@ -84,5 +94,44 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
     ll = table(scores, "loglik", "heldout_loglik_per_token")
     return (
         f"evaluate: KL({cfg.evaluate.reference} || generated) of pitch, mean over samples\n{markdown(kl)}"
-        f"held-out ({cfg.evaluate.heldout}) log-likelihood per token\n{markdown(ll)}"
+        f"held-out ({cfg.evaluate.heldout}) log-likelihood per token\n{markdown(ll)}{systems_line}"
     )
+
+
+def score_systems(cfg: Config, scores, models: Path, samples: Path, prepared: Path, metrics_out: Path) -> str:
+    """Cross-voice metrics and all-voices held-out likelihood per beat of model, baseline,
+    joint (and the real control): metrics/cross_voice.{json,md}, metrics/loglik_all_voices.{json,md}."""
+    from neshmm.data.corpus import Split
+    from neshmm.data.token_store import training_files
+    from neshmm.evaluation import joint_scoring as js
+    from neshmm.pipeline.sample_joint import load as load_joint
+
+    ev = cfg.evaluate
+    index = json.loads((samples / "index.json").read_text())
+    roles = {role: index["roles"][role] for role in ROLES}
+    columns = {column_name(roles, role): role for role in ROLES}
+    if JOINT in index["roles"]:
+        columns[JOINT] = JOINT
+    train = Split.load(prepared / f"{ev.reference}.npz")
+    chosen = training_files(len(train.files), cfg.data.sample_fraction, cfg.data.seed) if ev.reference == "train" else None
+    heldout = Split.load(prepared / f"{ev.heldout}.npz")
+    systems = {col: [samples / f["file"] for f in index["roles"][role]["files"]] for col, role in columns.items()}
+    cv = js.cross_voice_all(cfg, systems, train, chosen, heldout)
+    atomic.write_json(metrics_out / "cross_voice.json", cv)
+    atomic.write_text(metrics_out / "cross_voice.md", js.cross_voice_markdown(cv, ev.cross_voice.ci_level, ev.cross_voice.n_boot))
+    beats = js.total_beats(heldout)
+    ll: dict[str, dict] = {}
+    for col, role in columns.items():
+        if role == JOINT:
+            model, vocab = load_joint(models / "joint.npz")
+            held = js.joint_heldout(model, vocab, heldout, ev.unk_smoothing)
+            total = held.pop("heldout_loglik_all_voices")
+            ll[col] = js.per_beat_entry(total, beats, list(vocab.codes), **held)
+        else:
+            total, voices = js.per_voice_total({v: scores[v][col].loglik for v in scores if not scores[v][col].skipped})
+            ll[col] = js.per_beat_entry(total, beats, voices)
+    atomic.write_json(metrics_out / "loglik_all_voices.json", ll)
+    atomic.write_text(metrics_out / "loglik_all_voices.md", js.loglik_all_markdown(ll, ev.heldout))
+    per_beat = ", ".join(f"{c} {e['heldout_loglik_per_beat_all_voices']:.3f}" for c, e in ll.items()
+                         if e["heldout_loglik_per_beat_all_voices"] is not None)
+    return f"held-out log-likelihood per beat, all voices: {per_beat}\n{js.cross_voice_markdown(cv, ev.cross_voice.ci_level, ev.cross_voice.n_boot)}"
