@@ -211,8 +211,8 @@ def page(test: dict) -> str:
         '<br><button id="choose-b">B sounds more like NES music</button></div></div>',
         '<p id="done" hidden>All pairs answered. Thank you! Please download your answers and send the file.</p>',
         '<p><button id="download">Download answers (CSV)</button> <button id="reset">Start over</button></p>',
-        f'<p class="muted">Test {html.escape(test["test"])}. Analysis: <code>python -m neshmm.listening analyze '
-        f"answers.csv --key render/{KEY_FILE}</code></p>",
+        # Nothing here points at the key (docs/render.md says how to analyse).
+        f'<p class="muted">Test {html.escape(test["test"])}</p>',
         f'<script id="test-data" type="application/json">{data}</script>',
         f"<script>{SCRIPT}</script>",
         "</body></html>",
