@@ -92,7 +92,7 @@ def test_plots_show_writes_one_page_with_the_spec_and_the_png(plots_page: Path):
     assert len(specs) == 1, "one vega plot (the pitch histograms)"
     values = specs[0]["data"]["values"]
     assert {v["voice"] for v in values} == set(VOICES)
-    assert {v["source"] for v in values} == {"train", "hmm", "markov", "real_valid"}
+    assert {v["source"] for v in values} == {"train", "hmm", "markov", "joint", "real_valid"}
     assert specs[0]["spec"]["encoding"]["x"]["field"] == "pitch"
     assert specs[0]["spec"]["encoding"]["y"]["field"] == "probability"
     imgs = re.findall(r'<img src="([^"]+)"', page)
