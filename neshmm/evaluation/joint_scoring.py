@@ -162,7 +162,7 @@ def loglik_all_markdown(entries: dict[str, dict], heldout: str) -> str:
         cells = []
         for c in cols:
             v = entries[c].get(r)
-            cells.append("n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) and r != "heldout_beats" else str(v)))
+            cells.append("n/a" if v is None else (f"{v:.1f}" if r == "heldout_beats" else f"{v:.4f}" if isinstance(v, float) else str(v)))
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
