@@ -8,10 +8,8 @@ reference of every KL):
   songs' excerpts (a stand-in for independently sampled per-voice models);
 - ``real train``: the reference against itself, for the KLs' floor.
 
-Excerpts: one per song that lasts at least ``--beats`` (end of its last note); the start
-is a uniformly drawn tick in [0, length - beats], seeded; notes starting inside the window
-are kept, shifted to 0 and cut at its end (a note sounding across the start is dropped, as
-a generated piece has none either). Same seed, same table.
+Excerpts: one per song that lasts at least ``--beats`` (:mod:`neshmm.data.excerpts`, which
+the evaluate stage's cross-voice control uses too). Same seed, same table.
 
     python -m benchmarks.cross_voice            # real NES-MDB if found, else a demo corpus
     python -m benchmarks.cross_voice --quick    # a few songs, for a smoke test
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._measure import ROOT
+from neshmm.data.excerpts import song_excerpts
 from neshmm.data.voices import VOICES
 from neshmm.evaluation.cross_voice import cross_voice_scores
 
@@ -81,25 +80,8 @@ def load_splits(quick: bool, jobs: int):
 
 
 def excerpts(split, beats: float, rng: np.random.Generator) -> tuple[list[dict], list[int]]:
-    """One ``beats``-long excerpt per song at least that long (see the module doc) and its ticks per beat."""
-    pieces, tpbs = [], []
-    for i in range(len(split.files)):
-        tpb = int(split.ticks_per_beat[i])
-        voices = {v: split.voice_notes(v, i) for v in VOICES}
-        end = max((int(n[:, 1].max()) for n in voices.values() if len(n)), default=0)
-        width = int(round(beats * tpb))
-        if end < width:
-            continue
-        start = int(rng.integers(0, end - width + 1))
-        piece = {}
-        for v, n in voices.items():
-            kept = n[(n[:, 0] >= start) & (n[:, 0] < start + width)].copy()
-            kept[:, :2] -= start
-            kept[:, 1] = np.minimum(kept[:, 1], width)
-            if len(kept):
-                piece[v] = kept
-        pieces.append(piece)
-        tpbs.append(tpb)
+    """One ``beats``-long excerpt per song at least that long (:func:`neshmm.data.excerpts.song_excerpts`)."""
+    pieces, tpbs, _ = song_excerpts(split, beats, rng)
     return pieces, tpbs
 
 

@@ -150,6 +150,7 @@ def write_params(work: Path, corpus: dict, args) -> dict:
     if args.quick:
         params["sample"]["n_samples"] = 1
         params["sample"]["beats"] = 16.0
+        params["joint"]["n_iter"] = min(params["joint"]["n_iter"], args.n_iter)
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params
@@ -195,6 +196,12 @@ def run_ours(work: Path, corpus: dict, args) -> dict:
             ),
         )
         rows[f"train {voice} {role}"] = run
+    rows["train_joint"] = stage(work, "train_joint")
+    joint_log = work / "logs" / "train_joint.json"
+    if joint_log.exists():
+        info = json.loads(joint_log.read_text())
+        rows["train_joint"].extra.update(em_iters=info.get("n_iter"), fit_seconds=info.get("fit_seconds"),
+                                         converged=info.get("converged"), note="joint four-voice HMM (frames)")
     rows["sample"] = stage(work, "sample")
     rows["evaluate"] = stage(work, "evaluate")
     return {"rows": rows, "train_wall": train_wall, "summary": summary, "params": params}

@@ -30,6 +30,11 @@ MGEVAL_MODES = ("toolbox", "corrected")
 
 # The config keys that hold a model; every role is trained, sampled and scored alike.
 ROLES = ("model", "baseline")
+# What is sampled, scored and rendered side by side: the two per-voice roles and the joint
+# four-voice model (config key `joint`, stage `train_joint`), which is not a role: it has
+# no per-voice model file and no registry entry (see docs/pipeline.md#the-joint-model).
+JOINT = "joint"
+SYSTEMS = ROLES + (JOINT,)
 
 
 @dataclass
@@ -92,6 +97,14 @@ class BootstrapConfig:
 
 
 @dataclass
+class CrossVoiceConfig:
+    """Settings of :func:`neshmm.evaluation.cross_voice.cross_voice_scores`; its CIs use
+    ``evaluate.bootstrap``."""
+
+    onset_tolerance_beats: float = 0.0625
+
+
+@dataclass
 class EvaluateConfig:
     epsilon: float = 1e-8
     # How the probability of a held-out token never seen in training is estimated from the
@@ -103,6 +116,7 @@ class EvaluateConfig:
     # tables) or with its bugs fixed ("corrected"); neshmm.evaluation.mgeval.
     mgeval_mode: str = "corrected"
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    cross_voice: CrossVoiceConfig = field(default_factory=CrossVoiceConfig)
 
 
 @dataclass
@@ -114,9 +128,23 @@ class DutyConfig:
 
 
 @dataclass
+class JointConfig:
+    """The joint four-voice HMM (:class:`neshmm.models.joint.JointModel`), stage `train_joint`."""
+
+    frame_beats: float = 0.125
+    n_components: int = 16
+    n_iter: int = 100
+    tol: float = 0.01
+    seed: int = 17
+    n_init: int = 1
+    emission_prior: float = 0.1
+    implementation: str = "scaling"
+
+
+@dataclass
 class RenderConfig:
     sample_rate: int = 44100
-    roles: list[str] = field(default_factory=lambda: list(ROLES))
+    roles: list[str] = field(default_factory=lambda: list(SYSTEMS))
     max_per_role: int = 5
     reference_split: str = "valid"
     n_reference: int = 2
@@ -135,6 +163,7 @@ class Config:
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    joint: JointConfig = field(default_factory=JointConfig)
     voices: list[str] = field(default_factory=lambda: list(VOICES))
     jobs: int = 0
 
@@ -328,8 +357,8 @@ def validate(cfg: Config) -> None:
     require(cfg.jobs >= 0, "jobs", cfg.jobs, ">= 0 (0 = one per core)")
     r = cfg.render
     require(8000 <= r.sample_rate <= 192000, "render.sample_rate", r.sample_rate, "in [8000, 192000] Hz")
-    require(len(r.roles) >= 1 and set(r.roles) <= set(ROLES) and len(set(r.roles)) == len(r.roles),
-           "render.roles", list(r.roles), "a non-empty list of 'model' and/or 'baseline'")
+    require(len(r.roles) >= 1 and set(r.roles) <= set(SYSTEMS) and len(set(r.roles)) == len(r.roles),
+           "render.roles", list(r.roles), f"a non-empty list of {', '.join(SYSTEMS)} without duplicates")
     require(r.max_per_role >= 0, "render.max_per_role", r.max_per_role, ">= 0 (0 = every sample)")
     require(r.reference_split in ("train", "valid", "test"), "render.reference_split", r.reference_split, "train, valid or test")
     require(r.n_reference >= 0, "render.n_reference", r.n_reference, ">= 0")
@@ -337,6 +366,26 @@ def validate(cfg: Config) -> None:
         duty = getattr(r.duty, v)
         require(duty in (0.125, 0.25, 0.5, 0.75), f"render.duty.{v}", duty, "one of 0.125, 0.25, 0.5, 0.75 (the NES duty cycles)")
     require(r.gain > 0, "render.gain", r.gain, "> 0")
+    validate_joint(cfg)
+
+
+def validate_joint(cfg: Config) -> None:
+    """Range checks of ``joint.*`` and ``evaluate.cross_voice.*`` (kept apart from :func:`validate`)."""
+    j = cfg.joint
+    require(j.frame_beats > 0, "joint.frame_beats", j.frame_beats, "a number of beats > 0 (e.g. 0.125)")
+    frames = cfg.sample.beats / j.frame_beats
+    require(abs(frames - round(frames)) < 1e-6, "joint.frame_beats", j.frame_beats,
+           f"a divisor of sample.beats={cfg.sample.beats:g} (joint pieces are whole frames long)")
+    for k in ("n_components", "n_iter", "n_init"):
+        require(getattr(j, k) >= 1, f"joint.{k}", getattr(j, k), "an integer >= 1")
+    require(j.tol >= 0, "joint.tol", j.tol, ">= 0 (EM stops when the log-likelihood gains less)")
+    require(j.seed >= 0, "joint.seed", j.seed, "an integer >= 0 (numpy seeds are non-negative)")
+    require(j.emission_prior > 0, "joint.emission_prior", j.emission_prior,
+           "> 0 (a zero prior gives symbols unseen in training probability 0)")
+    require(j.implementation in ("scaling", "log"), "joint.implementation", j.implementation, "'scaling' or 'log'")
+    c = cfg.evaluate.cross_voice
+    require(0 <= c.onset_tolerance_beats <= 0.5, "evaluate.cross_voice.onset_tolerance_beats",
+           c.onset_tolerance_beats, "in [0, 0.5] beats")
 
 
 def load_params(path: str | Path = "params.yaml") -> Config:

@@ -4,4 +4,5 @@ from neshmm.pipeline import evaluate
 from stages._common import PATHS, run
 
 if __name__ == "__main__":
-    run("evaluate", lambda cfg: evaluate.run(cfg, PATHS.tokens, PATHS.models, PATHS.samples, PATHS.metrics, PATHS.plots))
+    run("evaluate", lambda cfg: evaluate.run(cfg, PATHS.tokens, PATHS.models, PATHS.samples, PATHS.metrics, PATHS.plots,
+                                                   prepared=PATHS.prepared))

@@ -43,6 +43,7 @@ SMALL_CONF = {
     "model/hmm.yaml": {"n_components": 4, "n_iter": 8},
     "sample/default.yaml": {"n_samples": 2, "beats": 32.0},
     "render/default.yaml": {"max_per_role": 1, "n_reference": 1},
+    "joint/default.yaml": {"n_components": 4, "n_iter": 5},
 }
 
 

@@ -47,7 +47,8 @@ def model_label(config: dict) -> str:
     from neshmm.models import model_class, model_names
 
     name = config.get("name", "?")
-    key = model_class(name).label_param if name in model_names() else None
+    # An unregistered model (the joint one) is labelled by its number of hidden states.
+    key = model_class(name).label_param if name in model_names() else ("n_components" if "n_components" in config else None)
     return f"{name} {key}={config[key]:g}" if key in config else name
 
 

@@ -189,6 +189,8 @@ def headline_markdown(summary: dict) -> str:
     keys = [k for _, k in HEADLINE]
     rows = []
     for voice, by_system in summary.items():
+        if voice == "all_voices":
+            continue
         for system, row in by_system.items():
             cells = [voice, system]
             for k in keys:
@@ -203,4 +205,16 @@ def headline_markdown(summary: dict) -> str:
                 cells.append(text)
             rows.append(cells)
     df = pd.DataFrame(rows, columns=["voice", "system", *keys])
-    return df.to_markdown(index=False) + "\n"
+    text = df.to_markdown(index=False) + "\n"
+    whole = summary.get("all_voices")
+    if whole:
+        wkeys = sorted({k for row in whole.values() for k in row if not k.endswith(("_low", "_high"))})
+        wrows = []
+        for system, row in whole.items():
+            cells = [system]
+            for k in wkeys:
+                v = row.get(k)
+                cells.append("" if v is None else f"{v:.4f}" + (f" [{row[k + '_low']:.4f}, {row[k + '_high']:.4f}]" if f"{k}_low" in row else ""))
+            wrows.append(cells)
+        text += "\nWhole pieces (all four voices):\n\n" + pd.DataFrame(wrows, columns=["system", *wkeys]).to_markdown(index=False) + "\n"
+    return text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -30,11 +31,12 @@ from neshmm.data.frames import UNK_ID, check_frame_beats
 from neshmm.data.voices import VOICES
 from neshmm.errors import ConfigError, DataError
 from neshmm.models.base import read_model_file
+from neshmm.models.hmmlearn_estep import KernelEStepMixin
 
 N_STREAMS = len(VOICES)
 
 
-class MultiStreamCategoricalHMM(BaseHMM):
+class MultiStreamCategoricalHMM(KernelEStepMixin, BaseHMM):
     """hmmlearn HMM whose observation is one categorical symbol per stream, per frame.
 
     Parameters beyond :class:`hmmlearn.base.BaseHMM`'s: ``n_features``, the number of
@@ -158,7 +160,12 @@ class MultiStreamCategoricalHMM(BaseHMM):
         return stats
 
     def _accumulate_sufficient_statistics(self, stats, X, lattice, posteriors, fwdlattice, bwdlattice):
+        # hmmlearn's own E-step (implementation="log"); "scaling" goes through the compiled
+        # kernel (KernelEStepMixin) and lands in _accumulate_emission_statistics.
         super()._accumulate_sufficient_statistics(stats, X, lattice, posteriors, fwdlattice, bwdlattice)
+        self._accumulate_emission_statistics(stats, X, posteriors)
+
+    def _accumulate_emission_statistics(self, stats, X, posteriors):
         if "e" in self.params:
             X = np.asarray(X, dtype=np.int64)
             k = self.n_components
@@ -270,8 +277,11 @@ class JointModel:
         if getattr(self, "transmat_", None) is None:
             raise DataError("joint model is not fitted: call fit() or JointModel.load() first")
 
+    # E-step threads (config `jobs`, 0 = one per core); the fit is the same for any value.
+    n_jobs: int = 0
+
     def _hmm(self, random_state: int | None = None) -> MultiStreamCategoricalHMM:
-        return MultiStreamCategoricalHMM(
+        hmm = MultiStreamCategoricalHMM(
             n_components=self.n_components,
             n_features=self.n_symbols,
             emission_prior=float(self.emission_prior),
@@ -280,6 +290,8 @@ class JointModel:
             tol=self.tol,
             implementation=self.implementation,
         )
+        hmm.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        return hmm
 
     def _fit_one(self, frames: np.ndarray, lengths: np.ndarray, seed: int) -> MultiStreamCategoricalHMM:
         hmm = self._hmm(seed)

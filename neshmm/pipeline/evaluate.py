@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from neshmm import atomic
-from neshmm.config import ROLES, Config
+from neshmm.config import JOINT, ROLES, Config
 from neshmm.data.token_store import load_voice
 from neshmm.data.tokens import quantizer_from_config
 from neshmm.evaluation import metrics
@@ -61,6 +61,8 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
     if with_mgeval:
         num_bar = max(1, math.ceil(s.beats / BEATS_PER_BAR))
         mg = MGEvalSettings(ev.mgeval_mode, s.ticks_per_beat, num_bar, s.seed, boot.mgeval_resamples)
+    # The joint model's pieces, tokenized per voice like the others (absent in a sweep job).
+    joint = [piece_tokens(samples / f["file"], q) for f in index["roles"][JOINT]["files"]] if JOINT in index["roles"] else None
     control = control_name(ev.heldout)
     scores: dict[str, dict[str, VoiceScore]] = {}
     hists: dict[str, dict[str, np.ndarray]] = {}
@@ -85,6 +87,10 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
             score.loglik, score.per_file_loglik = score_likelihood(model, held, tokens.vocab, gen, boot)
             scores[voice][name] = score
             hists[voice][name] = metrics.pitch_histogram(gen)
+        if joint is not None:
+            gen = [p.get(voice, EMPTY) for p in joint]
+            scores[voice][JOINT] = score_generated(ref, gen, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg)
+            hists[voice][JOINT] = metrics.pitch_histogram(gen)
         pair(scores[voice], column_name(roles, "model"), column_name(roles, "baseline"), held, boot)
         excerpts = control_set(held_seqs.as_list(), q, s.n_samples, s.beats, s.seed, voice)
         if excerpts.pieces:
@@ -114,8 +120,12 @@ def pair(by_column: dict[str, VoiceScore], model: str, baseline: str, held, boot
     m.loglik["heldout_loglik_per_beat_minus_baseline_significant"] = int(cmp.significant)
 
 
-def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out: Path, plots_out: Path) -> str:
+def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out: Path, plots_out: Path,
+        prepared: Path | None = None) -> str:
+    """``prepared`` (data/prepared) adds the whole-piece scores of every system, joint
+    included: metrics/cross_voice.* and metrics/loglik_all_voices.* (:func:`score_systems`)."""
     scores, hists = score_all(cfg, tokens_dir, models, samples)
+    systems_line, whole = score_systems(cfg, scores, models, samples, prepared, metrics_out) if prepared is not None else ("", {})
     csvs: dict[str, str] = {}
     for part in ORDER:
         part_csvs = write_tables(scores, part, metrics_out)
@@ -124,6 +134,8 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
         csvs.update(part_csvs)
     write_tables_dir(csvs, metrics_out / "tables")
     summary = headline(scores)
+    if whole:
+        summary["all_voices"] = whole
     atomic.write_json(metrics_out / "summary.json", summary)
     atomic.write_text(metrics_out / "summary.md", headline_markdown(summary))
     df = pitch_hist_table(hists)
@@ -135,5 +147,70 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
     return (
         f"evaluate: held-out ({cfg.evaluate.heldout}) log-likelihood per beat\n{markdown(ll)}"
         f"KL({cfg.evaluate.reference} || generated) of pitch, mean over pieces\n{markdown(kl)}"
-        f"headline with intervals: {metrics_out / 'summary.md'}"
+        f"{systems_line}headline with intervals: {metrics_out / 'summary.md'}"
     )
+
+
+def score_systems(cfg: Config, scores, models: Path, samples: Path, prepared: Path, metrics_out: Path) -> tuple[str, dict]:
+    """Cross-voice metrics and all-voices held-out likelihood per beat of model, baseline,
+    joint (and the real control): metrics/cross_voice.{json,md}, metrics/loglik_all_voices.{json,md}."""
+    from neshmm.data.corpus import Split
+    from neshmm.data.token_store import training_files
+    from neshmm.evaluation import joint_scoring as js
+    from neshmm.pipeline.sample_joint import load as load_joint
+
+    ev = cfg.evaluate
+    index = json.loads((samples / "index.json").read_text())
+    roles = {role: index["roles"][role] for role in ROLES}
+    columns = {column_name(roles, role): role for role in ROLES}
+    if JOINT in index["roles"]:
+        columns[JOINT] = JOINT
+    train = Split.load(prepared / f"{ev.reference}.npz")
+    chosen = training_files(len(train.files), cfg.data.sample_fraction, cfg.data.seed) if ev.reference == "train" else None
+    heldout = Split.load(prepared / f"{ev.heldout}.npz")
+    systems = {col: [samples / f["file"] for f in index["roles"][role]["files"]] for col, role in columns.items()}
+    cv = js.cross_voice_all(cfg, systems, train, chosen, heldout)
+    atomic.write_json(metrics_out / "cross_voice.json", cv)
+    atomic.write_text(metrics_out / "cross_voice.md", js.cross_voice_markdown(cv, ev.bootstrap.level, ev.bootstrap.n_resamples))
+    beats = js.total_beats(heldout)
+    ll: dict[str, dict] = {}
+    for col, role in columns.items():
+        if role == JOINT:
+            model, vocab = load_joint(models / "joint.npz")
+            held = js.joint_heldout(model, vocab, heldout, 0.0)
+            total = held.pop("heldout_loglik_all_voices")
+            ll[col] = js.per_beat_entry(total, beats, list(vocab.codes), **held)
+        else:
+            total, voices = js.per_voice_total({v: scores[v][col].loglik for v in scores if not scores[v][col].skipped})
+            ll[col] = js.per_beat_entry(total, beats, voices)
+    atomic.write_json(metrics_out / "loglik_all_voices.json", ll)
+    atomic.write_text(metrics_out / "loglik_all_voices.md", js.loglik_all_markdown(ll, ev.heldout))
+    per_beat = ", ".join(f"{c} {e['heldout_loglik_per_beat_all_voices']:.3f}" for c, e in ll.items()
+                         if e["heldout_loglik_per_beat_all_voices"] is not None)
+    line = f"held-out log-likelihood per beat, all voices: {per_beat}\n{js.cross_voice_markdown(cv, ev.bootstrap.level, ev.bootstrap.n_resamples)}"
+    return line, whole_piece_headline(cv, ll)
+
+
+# Whole-piece numbers in the headline (summary.json, key "all_voices"): do the voices play
+# together, and how well does each system predict all four voices at once.
+WHOLE_PIECE_HEADLINE = ("key_agreement", "harmony_consonance", "onset_coincidence_p1_tr", "kl_co_onset")
+
+
+def whole_piece_headline(cv: dict, ll: dict) -> dict:
+    out: dict = {}
+    for system in sorted(set(cv) | set(ll)):
+        row: dict = {}
+        per_beat = ll.get(system, {}).get("heldout_loglik_per_beat_all_voices")
+        if per_beat is not None:
+            row["heldout_loglik_per_beat_all_voices"] = per_beat
+        for key in WHOLE_PIECE_HEADLINE:
+            entry = cv.get(system, {})
+            if entry.get(key) is None:
+                continue
+            row[key] = entry[key]
+            for side in ("low", "high"):
+                if entry.get(f"{key}_ci_{side}") is not None:
+                    row[f"{key}_{side}"] = entry[f"{key}_ci_{side}"]
+        if row:
+            out[system] = row
+    return out

@@ -58,6 +58,15 @@ class Paths:
     def em_curve(self, role: str, voice: str) -> Path:
         return self.plots / "em" / f"{role}_{voice}.csv"
 
+    # The joint four-voice model (stage `train_joint`): one file, not one per voice.
+    @property
+    def joint_model(self) -> Path:
+        return self.models / "joint.npz"
+
+    @property
+    def joint_fit_log(self) -> Path:
+        return self.logs / "train_joint.json"
+
 
 # Where `prepare` leaves its report when it fails (DVC removed the output folder first).
 FAILED_PREPARE_REPORT = Path("logs/prepare_report.json")

@@ -11,7 +11,8 @@ from neshmm import atomic
 from neshmm.audio.render_page import page
 from neshmm.audio.rendering import comparison, generated_pieces, load_metrics, load_model_configs, reference_pieces, render_all
 from neshmm.audio.synth import Voicing
-from neshmm.config import Config
+from neshmm.audio.listening import write_test
+from neshmm.config import JOINT, Config
 from neshmm.data.corpus import effective_jobs
 from neshmm.errors import DataError
 
@@ -23,6 +24,8 @@ def run(cfg: Config, samples: Path, models: Path, prepared: Path, kl_metrics: Pa
         raise DataError(f"{index_path}: missing; run `dvc repro sample`")
     index = json.loads(index_path.read_text())
     model_configs = load_model_configs(models, list(r.roles), list(cfg.voices))
+    if JOINT in r.roles:
+        model_configs[JOINT] = joint_model_config(models / "joint.npz")
     pieces = generated_pieces(samples, index, list(r.roles), r.max_per_role, model_configs)
     pieces += reference_pieces(prepared / f"{r.reference_split}.npz", r.n_reference, float(index["beats"]))
     voicing = Voicing(duty_p1=r.duty.p1, duty_p2=r.duty.p2, noise_short_mode=r.noise_short_mode)
@@ -34,4 +37,19 @@ def run(cfg: Config, samples: Path, models: Path, prepared: Path, kl_metrics: Pa
         atomic.write_json(tmp / "render.json", {"config": render_config, "pieces": entries})
         html = page(entries, index, model_configs, load_metrics(kl_metrics), render_config, compare)
         atomic.write_text(tmp / "index.html", html)
-    return f"render: {len(entries)} pieces (WAV + piano roll) in {out}/; open {out}/index.html"
+        # Blind A/B test of the same clips, pairs in the sampling seed's order (docs/render.md).
+        key = write_test(entries, tmp, cfg.sample.seed)
+    listen = f"; listening test {out}/listen.html ({len(key['pairs'])} pairs)" if key else ""
+    return f"render: {len(entries)} pieces (WAV + piano roll) in {out}/; open {out}/index.html{listen}"
+
+
+def joint_model_config(path: Path) -> dict:
+    """The joint model's config and fit facts for the page, shaped like a role's
+    (:func:`~neshmm.audio.rendering.load_model_configs`)."""
+    from neshmm.models.base import read_model_file
+
+    if not path.exists():
+        raise DataError(f"{path}: joint model missing; run `dvc repro train_joint` (or drop joint from render.roles)")
+    meta, _ = read_model_file(path)
+    fit = {k: v for k, v in (meta.get("fit") or {}).items() if k not in ("history", "restarts")}
+    return {"name": JOINT, **(meta.get("config") or {}), "_fit": {"all voices": fit}}

@@ -1,16 +1,18 @@
-"""Step `sample`: draw `sample.n_samples` seeded four-voice pieces per role as MIDI files."""
+"""Step `sample`: draw `sample.n_samples` seeded four-voice pieces per role, and as many
+from the joint model (:mod:`neshmm.pipeline.sample_joint`), as MIDI files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from neshmm import atomic
-from neshmm.config import ROLES, Config
+from neshmm.config import JOINT, ROLES, Config
 from neshmm.data.tokens import Vocab, quantizer_from_config
 from neshmm.errors import DataError
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
 from neshmm.models.sampling import VoiceModel, sample_piece, write_piece
+from neshmm.pipeline import sample_joint
 
 
 def load_role(role: str, voices: list[str], models: Path, tokens_dir: Path) -> tuple[dict[str, VoiceModel], dict[str, str], str]:
@@ -30,7 +32,8 @@ def load_role(role: str, voices: list[str], models: Path, tokens_dir: Path) -> t
     return loaded, skipped, name
 
 
-def run(cfg: Config, models: Path, tokens_dir: Path, out: Path) -> str:
+def run(cfg: Config, models: Path, tokens_dir: Path, out: Path, joint: bool = True) -> str:
+    """``joint=False`` leaves the joint model out (a sweep job trains none)."""
     q = quantizer_from_config(cfg.tokenize)
     s = cfg.sample
     index = {"beats": s.beats, "ticks_per_beat": s.ticks_per_beat, "seed": s.seed, "roles": {}}
@@ -44,6 +47,9 @@ def run(cfg: Config, models: Path, tokens_dir: Path, out: Path) -> str:
                 write_piece(tmp / role / f"{piece:03d}.mid", tokens, q, s.ticks_per_beat, s.beats)
                 files.append({"file": f"{role}/{piece:03d}.mid", "tokens": {v: len(t) for v, t in tokens.items()}})
             index["roles"][role] = {"model": name, "files": files, "skipped_voices": skipped}
+        # The joint four-voice model, beside the roles (neshmm/pipeline/sample_joint.py).
+        if joint:
+            index["roles"][JOINT] = sample_joint.write(cfg, models / "joint.npz", tmp)
         atomic.write_json(tmp / "index.json", index)
     n = sum(len(r["files"]) for r in index["roles"].values())
     return f"sample: {n} pieces of {s.beats:g} beats in {out}/ ({', '.join(r['model'] for r in index['roles'].values())})"

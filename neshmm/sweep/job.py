@@ -171,7 +171,7 @@ def build_run(config: Config, tokens: Path, out: Path) -> None:
         for voice in config.voices:
             print(train.run(config, voice, role, tokens, paths.model_file(role, voice), paths.fit_log(role, voice),
                             paths.train_metrics(role, voice), paths.em_curve(role, voice)))
-    print(sample.run(config, models=paths.models, tokens_dir=tokens, out=paths.samples))
+    print(sample.run(config, models=paths.models, tokens_dir=tokens, out=paths.samples, joint=False))
     figures = score_run(config, tokens, paths)
     atomic.write_json(out / "figures.json", figures)
 

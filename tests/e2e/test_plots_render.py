@@ -99,7 +99,7 @@ def test_plots_show_writes_one_page_with_the_spec_and_the_png(plots_page: Path):
     pitch = spec_by_x(page, "pitch")
     values = pitch["data"]["values"]
     assert {v["voice"] for v in values} == set(VOICES)
-    assert {v["source"] for v in values} == {"train", "hmm", "markov", "real_valid"}
+    assert {v["source"] for v in values} == {"train", "hmm", "markov", "joint", "real_valid"}
     assert pitch["spec"]["encoding"]["y"]["field"] == "probability"
     em = spec_by_x(page, "iteration")
     assert em["spec"]["encoding"]["y"]["field"] == "loglik_per_token"

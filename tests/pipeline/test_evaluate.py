@@ -18,7 +18,7 @@ VOICES = ("p1", "p2", "tr", "no")
 def test_kl_json_has_every_voice_model_and_the_control_with_spread(reproduced_repo: Path):
     kl = json.loads((reproduced_repo / "metrics/kl.json").read_text())
     for v in VOICES:
-        assert set(kl[v]) == {"hmm", "markov", "real_valid"}
+        assert set(kl[v]) == {"hmm", "markov", "joint", "real_valid"}
         for model in kl[v].values():
             for key in ("kl_pitch", "kl_pitch_ci_low", "kl_pitch_pooled", "kl_duration", "kl_velocity",
                         "kl_pitch_class", "kl_interval", "kl_rest_ratio"):
@@ -72,7 +72,7 @@ def test_pitch_hist_plot_data_and_png(reproduced_repo: Path):
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["voice", "pitch", "source", "probability"]
     assert {r["voice"] for r in rows} == set(VOICES)
-    assert {r["source"] for r in rows} == {"train", "hmm", "markov", "real_valid"}
+    assert {r["source"] for r in rows} == {"train", "hmm", "markov", "joint", "real_valid"}
     for v in VOICES:
         total = sum(float(r["probability"]) for r in rows if r["voice"] == v and r["source"] == "train")
         assert total == pytest.approx(1.0, abs=1e-4)

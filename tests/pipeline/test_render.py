@@ -68,7 +68,8 @@ def render(root: Path, monkeypatch, **overrides) -> Path:
 
     monkeypatch.chdir(root)
     jobs = overrides.pop("jobs", 1)
-    cfg = to_config({"render": {"n_reference": 2, **overrides}, "jobs": jobs})
+    # The per-voice roles only: this project has no joint model (tests/e2e covers it).
+    cfg = to_config({"render": {"n_reference": 2, "roles": ["model", "baseline"], **overrides}, "jobs": jobs})
     step.run(cfg, Path("samples"), Path("models"), Path("data/prepared"), Path("metrics/kl.json"), Path("render"))
     return root / "render"
 
