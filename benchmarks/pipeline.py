@@ -145,12 +145,12 @@ def write_params(work: Path, corpus: dict, args) -> dict:
     params["data"]["path"] = str(corpus["root"])
     if args.n_iter:
         params["model"]["n_iter"] = args.n_iter
+        params["joint"]["n_iter"] = args.n_iter
     if args.voices:
         params["voices"] = list(args.voices)
     if args.quick:
         params["sample"]["n_samples"] = 1
         params["sample"]["beats"] = 16.0
-        params["joint"]["n_iter"] = min(params["joint"]["n_iter"], args.n_iter)
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params
