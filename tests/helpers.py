@@ -119,3 +119,16 @@ def requires_nesmdb():
         not (NESMDB_DIR / "train").is_dir(),
         reason=f"real NES-MDB not found at {NESMDB_DIR} (set NESMDB_DIR)",
     )
+
+
+# Stage `scan` is `always_changed` (it lists the raw corpus, which DVC must not hash), so
+# `dvc status` always names it and every `dvc repro` runs it; nothing else may be listed.
+ALWAYS_RUNS = {"scan"}
+
+
+def changed_stages(repo: Path, *targets: str) -> set[str]:
+    """Stages `dvc status` reports as changed, leaving out scan's standing "always changed"."""
+    import json
+
+    status = json.loads(dvc(repo, "status", "--json", *targets).stdout or "{}")
+    return {s for s, why in status.items() if not (s in ALWAYS_RUNS and why == ["always changed"])}

@@ -61,6 +61,11 @@ class TokenModel(ABC):
         """Why ``n_tokens`` training tokens cannot fit this model (``"<key>=<value>: ..."``), or None."""
         return None
 
+    def memory_problem(self, n_tokens: int, voice: str, available: int) -> str | None:
+        """Why fitting on ``n_tokens`` tokens would not fit in ``available`` bytes of memory
+        (``"<key>=<value>: ... needs about X GiB ..."``), or None."""
+        return None
+
     def check_fitted(self) -> None:
         missing = [a for a in self.fitted_arrays if getattr(self, a, None) is None]
         if missing:

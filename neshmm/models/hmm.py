@@ -273,6 +273,45 @@ class HMMModel(TokenModel):
             )
         return None
 
+    def memory_bytes(self, n_tokens: int, n_workers: int = 1) -> int:
+        """Estimated peak memory of one ``fit`` on ``n_tokens`` tokens, in bytes.
+
+        Scaling E-step, per process computing chunks of ``C = min(n_tokens, CHUNK_TOKENS)``
+        tokens: frame probabilities, forward, backward, posteriors, the transition
+        numerator and the emission bincount's index and weights (~7 C x K doubles), plus
+        two K x K and two K x V temporaries; the parent keeps each chunk's K x K + K x V
+        statistics until they are summed, and four copies of the parameters (hmmlearn's
+        stats and M-step). The "log" E-step is hmmlearn's, per sequence, counted here with
+        the whole token stream as one sequence (an upper bound). Measured: K=1000,
+        20000 tokens, V=100 peaked at 0.95 GB, estimated 1.2 GB.
+        """
+        k, v, n = int(self.n_components), int(self.n_symbols), max(int(n_tokens), 1)
+        params = k * k + k * v
+        if self.implementation == "log":
+            doubles = 4 * n * k + 4 * k * k + 3 * k * v
+        else:
+            chunk = min(n, CHUNK_TOKENS)
+            workers = max(1, n_workers) if n >= PARALLEL_MIN_TOKENS else 1
+            n_chunks = -(-n // chunk)
+            doubles = workers * (7 * chunk * k + 2 * params) + n_chunks * params + 4 * params
+        return 8 * doubles
+
+    def memory_problem(self, n_tokens: int, voice: str, available: int) -> str | None:
+        workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        need = self.memory_bytes(n_tokens, workers)
+        if need <= available:
+            return None
+        k_max = self.n_components
+        while k_max > 1 and HMMModel(self.n_symbols, n_components=k_max, implementation=self.implementation
+                                     ).memory_bytes(n_tokens, workers) > available:
+            k_max = k_max * 3 // 4
+        gib = 2.0**30
+        return (
+            f"n_components={self.n_components}: fitting voice {voice} ({n_tokens} tokens, {self.n_symbols} symbols) "
+            f"needs about {need / gib:.1f} GiB of memory, {available / gib:.1f} GiB available; "
+            f"use n_components <= {k_max}"
+        )
+
     def _hmm(self, implementation: str | None = None) -> CategoricalHMM:
         model = BatchedCategoricalHMM(
             n_components=self.n_components,
@@ -327,7 +366,15 @@ class HMMModel(TokenModel):
         return model
 
     def _log_likelihood(self, ids: np.ndarray, lengths: np.ndarray, unk_smoothing: float) -> float:
-        return float(self.scorer(unk_smoothing).score(ids.reshape(-1, 1), lengths))
+        try:
+            return float(self.scorer(unk_smoothing).score(ids.reshape(-1, 1), lengths))
+        except ValueError as exc:
+            # hmmlearn's scaling forward pass refuses any intermediate that underflows
+            # (tiny unk_smoothing, or long runs of near-impossible tokens); the log-space
+            # pass computes the same likelihood without underflow.
+            if "underflow" not in str(exc):
+                raise
+            return float(self.scorer(unk_smoothing, "log").score(ids.reshape(-1, 1), lengths))
 
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
         start_cdf = np.cumsum(self.startprob_)
