@@ -273,6 +273,10 @@ class HMMModel(TokenModel):
             )
         return None
 
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        k = int(self.n_components)
+        return {"startprob": (k,), "transmat": (k, k), "emissionprob": (k, self.n_symbols)}
+
     def memory_bytes(self, n_tokens: int, n_workers: int = 1) -> int:
         """Estimated peak memory of one ``fit`` on ``n_tokens`` tokens, in bytes.
 

@@ -32,6 +32,9 @@ class MarkovModel(TokenModel):
     def validate_config(cls, cfg, key: str) -> None:
         require(cfg.alpha > 0, f"{key}.alpha", cfg.alpha, "> 0 (additive smoothing)")
 
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"startprob": (self.n_symbols,), "transmat": (self.n_symbols, self.n_symbols)}
+
     def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "MarkovModel":
         t0 = time.perf_counter()
         ids = np.asarray(ids, dtype=np.int64).ravel()
