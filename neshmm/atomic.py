@@ -67,6 +67,28 @@ def remove_stale(path: Path) -> list[Path]:
     return removed
 
 
+_ANY_TEMP = re.compile(r"^\.(.+)\.(?:old\.)?(\d+)\.[0-9a-f]+\.tmp$")
+
+
+def remove_stale_in(folder: Path) -> list[Path]:
+    """:func:`remove_stale` for every target in ``folder`` at once (whatever its name).
+
+    For the one stage that runs on every ``dvc repro`` (scan): a stage killed before its
+    swap leaves its old output in place, so DVC does not rerun it and its own next write
+    would never come to clean up.
+    """
+    removed = []
+    try:
+        names = [e.name for e in os.scandir(folder)]
+    except OSError:
+        return removed
+    for name in names:
+        m = _ANY_TEMP.match(name)
+        if m:
+            removed += remove_stale(Path(folder) / m.group(1))
+    return removed
+
+
 def make_temp_dir(path: Path, kind: str = "") -> Path:
     """An empty scratch folder beside ``path`` (see :func:`temp_name`), after removing stale ones."""
     remove_stale(path)

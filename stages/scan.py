@@ -4,4 +4,4 @@ from neshmm.pipeline import scan
 from stages._common import PATHS, run
 
 if __name__ == "__main__":
-    run("scan", lambda cfg: scan.run(cfg, out=PATHS.manifest))
+    run("scan", lambda cfg: scan.run(cfg, out=PATHS.manifest, paths=PATHS))

@@ -61,3 +61,13 @@ def test_killed_file_write_is_cleaned_by_the_next_write_of_that_file(tmp_path):
     dead.write_text("half")
     atomic.write_json(path, {"v": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kl.json"]
+
+
+def test_remove_stale_in_cleans_every_dead_owners_leftover_of_a_folder(tmp_path):
+    left = _leftover_of_killed_writer(tmp_path / "render")
+    dead_file = tmp_path / ".kl.json.999999999.0a1b.tmp"
+    dead_file.write_text("half")
+    live = atomic.temp_name(tmp_path / "samples")
+    live.mkdir()
+    removed = atomic.remove_stale_in(tmp_path)
+    assert sorted(removed) == sorted([left, dead_file]) and live.exists()
