@@ -30,8 +30,17 @@ def problem(path: Path = Path("dvc.lock")) -> str | None:
         return f"not valid YAML ({type(exc).__name__})"
     if not isinstance(data, dict) or "schema" not in data or not isinstance(data.get("stages"), dict):
         return "truncated (no 'schema' or 'stages' mapping)"
+    try:  # DVC's own lock schema, exactly what `dvc repro` applies
+        from dvc.schema import COMPILED_LOCKFILE_SCHEMA
+    except ImportError:
+        COMPILED_LOCKFILE_SCHEMA = None
+    if COMPILED_LOCKFILE_SCHEMA is not None:
+        try:
+            COMPILED_LOCKFILE_SCHEMA(data)
+        except Exception as exc:  # voluptuous.Invalid and its subclasses
+            return f"truncated ({str(exc).splitlines()[0]})"
     for name, entry in data["stages"].items():
-        if not isinstance(entry, dict) or "cmd" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("cmd"), (str, list)):
             return f"truncated in stage {name!r}"
         for key in ("deps", "outs"):
             for item in entry.get(key) or []:
