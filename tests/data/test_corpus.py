@@ -291,8 +291,15 @@ def params_for(tmp: Path, corpus: Path, **data) -> None:
 
 
 def run_stage(cwd: Path, stage: str) -> subprocess.CompletedProcess:
+    """Run one stage as DVC does; `prepare` is preceded by `scan`, whose manifest it reads
+    (DVC runs scan before prepare on every repro)."""
     env = tool_env()
     env["PYTHONPATH"] = str(ROOT)
+    if stage == "prepare":
+        scanned = subprocess.run([sys.executable, "-m", "stages.scan"], cwd=cwd, env=env, capture_output=True,
+                                 text=True, timeout=300)
+        if scanned.returncode != 0:
+            return scanned
     return subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
