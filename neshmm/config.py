@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,19 @@ ROLES = ("model", "baseline")
 # no per-voice model file and no registry entry (see docs/pipeline.md#the-joint-model).
 JOINT = "joint"
 SYSTEMS = ROLES + (JOINT,)
+
+# Upper bounds that keep a run finite (docs/robustness.md). A sampled piece is a Python loop
+# over tokens: 4096 beats (34 minutes at 120 bpm, longer than any NES-MDB piece) is a few
+# thousand tokens per voice; 1000 pieces per role is 8000 MIDI files and WAVs to render.
+# Both were accepted up to 1e9 / 1e6 before and then ran for hours.
+MAX_SAMPLE_BEATS = 4096.0
+MAX_SAMPLES = 1000
+# evaluate.epsilon is a pseudo-count added to every histogram bin (1 = one observation).
+# Above 0.1 the smoothing rather than the data decides the KL of a sparse histogram (a
+# 128-beat piece has a few hundred notes over up to 128 pitch bins), and from ~1e308/bins
+# the sum overflows and every KL becomes NaN (written as null). Below 1e-300,
+# epsilon / (1e9 counts) is no longer a normal float and a missed bin gives KL = inf.
+EPSILON_RANGE = (1e-300, 0.1)
 
 
 @dataclass
@@ -276,6 +291,7 @@ def to_config(raw: dict | DictConfig) -> Config:
         cfg[key] = _structured_model(key, value)
     obj: Config = OmegaConf.to_object(cfg)
     validate(obj)
+    clamp_jobs(obj)
     return obj
 
 
@@ -330,15 +346,20 @@ def validate(cfg: Config) -> None:
         m = getattr(cfg, key)
         model_class(m.name, where=f"{key}.name").validate_config(m, key)
     s = cfg.sample
-    require(s.n_samples >= 1, "sample.n_samples", s.n_samples, "an integer >= 1")
-    require(s.beats > 0, "sample.beats", s.beats, "> 0")
+    require(1 <= s.n_samples <= MAX_SAMPLES, "sample.n_samples", s.n_samples,
+            f"an integer in [1, {MAX_SAMPLES}] (pieces per model; each is sampled, written and rendered)")
+    require(0 < s.beats <= MAX_SAMPLE_BEATS, "sample.beats", s.beats,
+            f"in (0, {MAX_SAMPLE_BEATS:g}] (beats per piece; {MAX_SAMPLE_BEATS:g} beats = 34 min at 120 bpm)")
     require(1 <= s.ticks_per_beat <= 0x7FFF, "sample.ticks_per_beat", s.ticks_per_beat,
            "an integer in [1, 32767] (a MIDI file's resolution is 15 bits)")
     ticks = [round(b * s.ticks_per_beat) for b in bins]
     require(ticks[0] >= 1 and all(a < b for a, b in zip(ticks, ticks[1:])), "sample.ticks_per_beat",
            s.ticks_per_beat, f"fine enough that every duration bin {bins} is a distinct, non-zero number of ticks")
     e = cfg.evaluate
-    require(e.epsilon > 0, "evaluate.epsilon", e.epsilon, "> 0")
+    lo, hi = EPSILON_RANGE
+    require(lo <= e.epsilon <= hi, "evaluate.epsilon", e.epsilon,
+            f"in [{lo:g}, {hi:g}] (a pseudo-count per histogram bin: larger swamps the data or overflows "
+            "to a null KL, smaller underflows to an infinite one)")
     require(e.unk_method in UNK_METHODS, "evaluate.unk_method", e.unk_method, f"one of {', '.join(UNK_METHODS)}")
     require(e.mgeval_mode in MGEVAL_MODES, "evaluate.mgeval_mode", e.mgeval_mode, f"one of {', '.join(MGEVAL_MODES)}")
     b = e.bootstrap
@@ -354,7 +375,7 @@ def validate(cfg: Config) -> None:
     for v in cfg.voices:
         require(v in VOICES, "voices", v, f"one of {list(VOICES)}")
     require(len(set(cfg.voices)) == len(cfg.voices), "voices", list(cfg.voices), "without duplicates")
-    require(cfg.jobs >= 0, "jobs", cfg.jobs, ">= 0 (0 = one per core)")
+    require(cfg.jobs >= 0, "jobs", cfg.jobs, ">= 0 (0 = one per core; more than the cores are clamped to them)")
     r = cfg.render
     require(8000 <= r.sample_rate <= 192000, "render.sample_rate", r.sample_rate, "in [8000, 192000] Hz")
     require(len(r.roles) >= 1 and set(r.roles) <= set(SYSTEMS) and len(set(r.roles)) == len(r.roles),
@@ -386,6 +407,27 @@ def validate_joint(cfg: Config) -> None:
     c = cfg.evaluate.cross_voice
     require(0 <= c.onset_tolerance_beats <= 0.5, "evaluate.cross_voice.onset_tolerance_beats",
            c.onset_tolerance_beats, "in [0, 0.5] beats")
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def clamp_jobs(cfg: Config) -> None:
+    """``jobs`` above the CPU count is clamped to it, with a one-line warning.
+
+    Clamped rather than refused because a config is shared across machines (params.yaml is
+    committed) and no result depends on the number of workers; unclamped, ``jobs=24`` on 2
+    cores ran 26 processes that only fought over the cores and memory.
+    """
+    cpus = cpu_count()
+    if cfg.jobs > cpus:
+        print(f"warning: jobs={cfg.jobs} is more than the {cpus} CPUs available; using jobs={cpus}", file=sys.stderr)
+        cfg.jobs = cpus
 
 
 def load_params(path: str | Path = "params.yaml") -> Config:

@@ -20,3 +20,6 @@ def run(stage: str, step: Callable[[Config], str], params: str = "params.yaml") 
     except NeshmmError as exc:
         print(f"error [{stage}]: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically, nothing half-done remains
+        print(f"interrupted [{stage}]: nothing was written; run `dvc repro` to continue", file=sys.stderr)
+        sys.exit(130)

@@ -9,10 +9,19 @@ its Hydra job folder and the cache; the summary (table and plot) is written at t
 multirun by neshmm.sweep.callback, or any time by `python -m stages.sweep_summary <dir>`.
 """
 
+import os
+import secrets
+
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from neshmm.sweep.job import run_job
+
+# The sweep folder's unique suffix (conf/sweep.yaml). Cached like Hydra's own `now`, so the
+# value resolved in the launching process is the one every job of the sweep sees.
+OmegaConf.register_new_resolver(
+    "neshmm_sweep_id", lambda: f"{os.getpid()}-{secrets.token_hex(2)}", use_cache=True, replace=True
+)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sweep")

@@ -299,8 +299,15 @@ def params_for(tmp: Path, corpus: Path, **data) -> None:
 
 
 def run_stage(cwd: Path, stage: str) -> subprocess.CompletedProcess:
+    """Run one stage as DVC does; `prepare` is preceded by `scan`, whose manifest it reads
+    (DVC runs scan before prepare on every repro)."""
     env = tool_env()
     env["PYTHONPATH"] = str(ROOT)
+    if stage == "prepare":
+        scanned = subprocess.run([sys.executable, "-m", "stages.scan"], cwd=cwd, env=env, capture_output=True,
+                                 text=True, timeout=300)
+        if scanned.returncode != 0:
+            return scanned
     return subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
@@ -379,3 +386,16 @@ def record_estep_logprob(model) -> list[float]:
 
     model._do_estep = recording
     return seen
+
+
+# Stage `scan` is `always_changed` (it lists the raw corpus, which DVC must not hash), so
+# `dvc status` always names it and every `dvc repro` runs it; nothing else may be listed.
+ALWAYS_RUNS = {"scan"}
+
+
+def changed_stages(repo: Path, *targets: str) -> set[str]:
+    """Stages `dvc status` reports as changed, leaving out scan's standing "always changed"."""
+    import json
+
+    status = json.loads(dvc(repo, "status", "--json", *targets).stdout or "{}")
+    return {s for s, why in status.items() if not (s in ALWAYS_RUNS and why == ["always changed"])}

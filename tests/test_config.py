@@ -67,10 +67,15 @@ BAD_VALUES = [
     ("data.splits.train", "", "data.splits.train='': must be a sub-folder name"),
     ("sample.beats", float("inf"), "sample.beats=inf: must be a finite number"),
     ("model.tol", float("nan"), "model.tol=nan: must be a finite number"),
-    ("sample.n_samples", 0, "sample.n_samples=0: must be an integer >= 1"),
+    ("sample.n_samples", 0, "sample.n_samples=0: must be an integer in [1, 1000]"),
+    ("sample.n_samples", 1000000, "sample.n_samples=1000000: must be an integer in [1, 1000]"),
+    ("sample.beats", 1e9, "sample.beats=1000000000.0: must be in (0, 4096]"),
+    ("sample.beats", 0.0, "sample.beats=0.0: must be in (0, 4096]"),
     ("sample.ticks_per_beat", 40000, "sample.ticks_per_beat=40000: must be an integer in [1, 32767]"),
     ("sample.ticks_per_beat", 2, "sample.ticks_per_beat=2: must be fine enough"),
-    ("evaluate.epsilon", 0.0, "evaluate.epsilon=0.0: must be > 0"),
+    ("evaluate.epsilon", 0.0, "evaluate.epsilon=0.0: must be in [1e-300, 0.1]"),
+    ("evaluate.epsilon", 1e308, "evaluate.epsilon=1e+308: must be in [1e-300, 0.1]"),
+    ("evaluate.epsilon", 5e-324, "evaluate.epsilon=5e-324: must be in [1e-300, 0.1]"),
     ("evaluate.unk_method", "laplace", "evaluate.unk_method='laplace': must be one of file_good_turing, good_turing, witten_bell"),
     ("evaluate.mgeval_mode", "x", "evaluate.mgeval_mode='x': must be one of toolbox, corrected"),
     ("evaluate.bootstrap.level", 1.0, "evaluate.bootstrap.level=1.0: must be in [0.5, 1) (e.g. 0.95)"),
@@ -107,6 +112,30 @@ BAD_VALUES = [
 def test_bad_value_is_one_line_naming_key_value_and_what_is_allowed(key, value, expected):
     msg = config_error(**{key: value})
     assert msg.startswith(expected), msg
+
+
+def test_bounds_are_where_results_stop_being_finite():
+    """The documented limits of evaluate.epsilon are where the KLs it feeds stop being
+    finite (so the check refuses exactly the useless values)."""
+    import numpy as np
+
+    from neshmm.config import EPSILON_RANGE
+    from neshmm.evaluation.metrics import histogram_kl
+
+    ref, gen = np.array([1e9, 0, 3.0] + [0] * 125), np.array([0, 5e8, 2.0] + [0] * 125)
+    for eps in EPSILON_RANGE:
+        assert np.isfinite(histogram_kl(ref, gen, eps))
+    assert not np.isfinite(histogram_kl(ref, gen, 1e307))  # what 1e308-like values gave: null
+    assert not np.isfinite(histogram_kl(ref, gen, 5e-324))
+
+
+def test_jobs_above_the_cpu_count_are_clamped_with_a_warning(capsys):
+    from neshmm.config import cpu_count
+
+    cfg = to_config({**base(), "jobs": 10_000})
+    assert cfg.jobs == cpu_count()
+    assert f"warning: jobs=10000 is more than the {cpu_count()} CPUs available; using jobs={cpu_count()}" in capsys.readouterr().err
+    assert to_config({**base(), "jobs": 1}).jobs == 1
 
 
 def test_committed_params_are_valid():

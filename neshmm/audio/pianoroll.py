@@ -133,7 +133,9 @@ def figure(rolls: list[Roll], voices=VOICES, column_width: float = 7.0, height: 
             ax.tick_params(labelsize=7)
             if col == 0:
                 ax.set_ylabel(f"{voice}\n{LABELS[voice]}", fontsize=8, color=COLORS[voice])
-        axes[0, col].set_title(roll.title, fontsize=9)
+        # Titles hold file names: "$x^$" must be printed, not parsed as mathtext (which
+        # raised and lost the whole render), hence parse_math=False and no TeX.
+        axes[0, col].set_title(roll.title, fontsize=9, parse_math=False, usetex=False)
         axes[-1, col].set_xlabel("beats", fontsize=8)
     fig.tight_layout(h_pad=0.3)
     return fig

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from neshmm import atomic
 from neshmm.data.midi_io import write_midi
 from neshmm.data.voices import PROGRAMS, VOICES
 
@@ -549,7 +549,8 @@ def generate_corpus(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # *.tmp: a scratch folder left by a killed run is git- and DVC-ignored (.gitignore, .dvcignore).
-    scratch = Path(tempfile.mkdtemp(prefix=".demo-corpus-", suffix=".tmp", dir=out_dir))
+    # A killed run's scratch is removed by the next run (its owner PID is dead).
+    scratch = atomic.make_temp_dir(out_dir / "demo-corpus")
     try:
         names: dict[str, list[str]] = {}
         index = 0

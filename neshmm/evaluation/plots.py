@@ -63,7 +63,7 @@ def pitch_hist_png(df: pd.DataFrame, title: str = "") -> bytes:
         sub = df[df["voice"] == voice]
         for i, source in enumerate(dict.fromkeys(sub["source"])):
             s = sub[sub["source"] == source]
-            ax.step(s["pitch"], s["probability"], where="mid", label=source, linestyle=styles[i % len(styles)],
+            ax.step(s["pitch"], s["probability"], where="mid", label=str(source).replace("$", r"\$"), linestyle=styles[i % len(styles)],
                     linewidth=1.6 if i == 0 else 1.2)
         ax.set_title(f"{voice}", loc="left", fontsize=10)
         ax.set_ylabel("probability")
@@ -73,7 +73,7 @@ def pitch_hist_png(df: pd.DataFrame, title: str = "") -> bytes:
     if not voices:
         axes[0].text(0.5, 0.5, "no notes", ha="center", va="center", transform=axes[0].transAxes)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, parse_math=False, usetex=False)  # a "$" in a name is text
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()

@@ -54,7 +54,10 @@ def load_model(path: str | Path) -> TokenModel:
     if meta.get("skipped"):
         raise DataError(f"{path}: model was skipped at training ({meta.get('reason')})")
     cls = model_class(meta.get("model"), error=DataError, where=f"{path}: header model")
-    return cls.from_arrays(arrays, meta)
+    try:
+        return cls.from_arrays(arrays, meta)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}; retrain it with `dvc repro -f train@<voice>-<role>`") from None
 
 
 __all__ = ["TokenModel", "build_model", "load_model", "model_class", "model_names"]

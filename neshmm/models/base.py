@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Iterator
@@ -67,6 +68,11 @@ class TokenModel(ABC):
         """Why ``n_tokens`` training tokens cannot fit this model (``"<key>=<value>: ..."``), or None."""
         return None
 
+    def memory_problem(self, n_tokens: int, voice: str, available: int) -> str | None:
+        """Why fitting on ``n_tokens`` tokens would not fit in ``available`` bytes of memory
+        (``"<key>=<value>: ... needs about X GiB ..."``), or None."""
+        return None
+
     def check_fitted(self) -> None:
         missing = [a for a in self.fitted_arrays if getattr(self, a, None) is None]
         if missing:
@@ -112,15 +118,41 @@ class TokenModel(ABC):
         self.check_fitted()
         return {a.rstrip("_"): getattr(self, a) for a in self.fitted_arrays}
 
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each fitted array (name without the trailing ``_``), as the
+        hyperparameters and ``n_symbols`` imply; checked when a model file is loaded."""
+        return {}
+
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> "TokenModel":
-        cfg = meta["config"]
-        model = cls(int(meta["n_symbols"]), **{k: cfg[k] for k in cls.hyperparameters() if k in cfg})
+        """A fitted model from a file's arrays and header; a :class:`DataError` (one line,
+        without the file name, which the caller adds) for anything that does not fit: a
+        header without ``n_symbols`` or ``config``, a missing array, a wrong shape or an
+        array that is not a probability table. Crafted or damaged files must not reach
+        the sampler, where a wrong shape surfaced as an IndexError traceback."""
+        cfg, n_symbols = meta.get("config"), meta.get("n_symbols")
+        if not isinstance(cfg, dict) or isinstance(n_symbols, bool) or not isinstance(n_symbols, int) or n_symbols < 1:
+            raise DataError("header lacks a 'config' mapping or a positive integer 'n_symbols'")
+        try:
+            model = cls(n_symbols, **{k: cfg[k] for k in cls.hyperparameters() if k in cfg})
+            shapes = model.expected_shapes()
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"header config {cfg} is not a valid {cls.name} configuration ({exc})") from None
         for a in cls.fitted_arrays:
-            if a.rstrip("_") not in arrays:
-                raise DataError(f"model file lacks the fitted array {a.rstrip('_')!r}; retrain with `dvc repro`")
-            setattr(model, a, arrays[a.rstrip("_")])
-        model.fit_info = meta.get("fit", {})
+            name = a.rstrip("_")
+            if name not in arrays:
+                raise DataError(f"lacks the fitted array {name!r}")
+            x = arrays[name]
+            if name in shapes and tuple(x.shape) != tuple(shapes[name]):
+                raise DataError(f"array {name!r} has shape {tuple(x.shape)}, expected {tuple(shapes[name])} "
+                                f"for n_symbols={n_symbols} and config {cfg}")
+            if x.dtype.kind != "f" or x.size == 0 or not np.isfinite(x).all() or (x < 0).any():
+                raise DataError(f"array {name!r} is not a table of finite non-negative probabilities")
+            if not np.allclose(x.sum(axis=-1), 1.0, atol=1e-6):
+                raise DataError(f"array {name!r} has rows that do not sum to 1")
+            setattr(model, a, x)
+        fit = meta.get("fit", {})
+        model.fit_info = fit if isinstance(fit, dict) else {}
         return model
 
     def sample(
@@ -224,9 +256,16 @@ def read_model_file(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(bytes(arrays.pop("meta_json")).decode())
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable model file ({type(exc).__name__}: {exc}); rerun `dvc repro`") from None
     if not isinstance(meta, dict):
         raise DataError(f"{path}: model header is not a JSON object; rerun `dvc repro`")
+    # Every reader (sample, evaluate, render) relies on these two header facts; a crafted
+    # header must fail here in one line, never as a KeyError later.
+    from neshmm.models import model_class
+
+    model_class(meta.get("model"), error=DataError, where=f"{path}: header model")
+    if meta.get("skipped") and not isinstance(meta.get("reason"), str):
+        raise DataError(f"{path}: header of a skipped model lacks its 'reason'; rerun `dvc repro train`")
     return meta, arrays
 

@@ -145,6 +145,47 @@ class HMMModel(TokenModel):
             )
         return None
 
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        k = int(self.n_components)
+        return {"startprob": (k,), "transmat": (k, k), "emissionprob": (k, self.n_symbols)}
+
+    def memory_bytes(self, n_tokens: int, n_workers: int = 1) -> int:
+        """Estimated peak memory of one ``fit`` on ``n_tokens`` tokens, in bytes.
+
+        Compiled E-step (neshmm.models.estep): per thread a forward lattice and its
+        scaling for the longest sequence (bounded here by ``n_tokens``, an upper bound),
+        per chunk of ``estep.CHUNK_TOKENS`` tokens its K x V emission counts and K x K
+        transition sums (summed in chunk order at the end), and four copies of the
+        parameters (hmmlearn's statistics and M-step). The "log" E-step is hmmlearn's, per
+        sequence: four T x K lattices. Counted, not timed (tests/models/test_hmm.py).
+        """
+        from neshmm.models.estep import CHUNK_TOKENS
+
+        k, v, n = int(self.n_components), int(self.n_symbols), max(int(n_tokens), 1)
+        params = k * k + k * v
+        if self.implementation == "log":
+            doubles = 4 * n * k + 4 * params
+        else:
+            n_chunks = -(-n // CHUNK_TOKENS)
+            doubles = n_chunks * (params + k) + max(1, n_workers) * (2 * n * k + n) + 4 * params + n
+        return 8 * doubles
+
+    def memory_problem(self, n_tokens: int, voice: str, available: int) -> str | None:
+        workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        need = self.memory_bytes(n_tokens, workers)
+        if need <= available:
+            return None
+        k_max = self.n_components
+        while k_max > 1 and HMMModel(self.n_symbols, n_components=k_max, implementation=self.implementation
+                                     ).memory_bytes(n_tokens, workers) > available:
+            k_max = k_max * 3 // 4
+        gib = 2.0**30
+        return (
+            f"n_components={self.n_components}: fitting voice {voice} ({n_tokens} tokens, {self.n_symbols} symbols) "
+            f"needs about {need / gib:.1f} GiB of memory, {available / gib:.1f} GiB available; "
+            f"use n_components <= {k_max}"
+        )
+
     def _hmm(self, implementation: str | None = None, seed: int | None = None) -> CategoricalHMM:
         model = BatchedCategoricalHMM(
             n_components=self.n_components,
@@ -234,7 +275,18 @@ class HMMModel(TokenModel):
         scorer = self.scorer(p_unk)
         starts = np.concatenate([[0], np.cumsum(lengths)])
         x = ids.reshape(-1, 1)
-        return np.array([scorer.score(x[a:b]) for a, b in zip(starts[:-1], starts[1:])], dtype=np.float64)
+        out = np.empty(len(lengths), dtype=np.float64)
+        for i, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+            try:
+                out[i] = scorer.score(x[a:b])
+            except ValueError as exc:
+                # hmmlearn's scaling forward pass refuses any intermediate that underflows
+                # (long runs of near-impossible tokens); the log-space pass computes the
+                # same likelihood without underflow.
+                if "underflow" not in str(exc):
+                    raise
+                out[i] = self.scorer(p_unk, "log").score(x[a:b])
+        return out
 
     def _token_stream(self, rng: np.random.Generator) -> Iterator[int]:
         start_cdf = np.cumsum(self.startprob_)

@@ -47,6 +47,9 @@ class MarkovModel(TokenModel):
         require(all(a > 0 for a in grid), f"{key}.alpha_grid", grid, "a list of alphas > 0 (empty = use alpha)")
         require(len(set(grid)) == len(grid), f"{key}.alpha_grid", grid, "a list without duplicates")
 
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"startprob": (self.n_symbols,), "transmat": (self.n_symbols, self.n_symbols)}
+
     def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "MarkovModel":
         t0 = time.perf_counter()
         tuning_info = None

@@ -15,6 +15,10 @@ class Paths:
     root: Path = Path(".")
 
     @property
+    def manifest(self) -> Path:
+        return self.root / "data" / "manifest.json"
+
+    @property
     def prepared(self) -> Path:
         return self.root / "data" / "prepared"
 

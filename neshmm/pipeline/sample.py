@@ -28,7 +28,11 @@ def load_role(role: str, voices: list[str], models: Path, tokens_dir: Path) -> t
         if meta.get("skipped"):
             skipped[voice] = meta["reason"]
             continue
-        loaded[voice] = VoiceModel(load_model(path), Vocab.load(tokens_dir / f"{voice}.vocab.json"))
+        model, vocab = load_model(path), Vocab.load(tokens_dir / f"{voice}.vocab.json")
+        if model.n_symbols != vocab.size:
+            raise DataError(f"{path}: model has {model.n_symbols} symbols, the vocabulary {vocab.size}; "
+                            f"retrain it with `dvc repro -f train@{voice}-{role}`")
+        loaded[voice] = VoiceModel(model, vocab)
     return loaded, skipped, name
 
 

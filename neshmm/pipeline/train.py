@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,25 @@ from neshmm.models import build_model
 from neshmm.models.skipped import save_skipped
 from neshmm.models.tuning import TuningData
 from neshmm.pipeline.fit_report import em_curve_csv, train_metrics
+
+
+def available_memory() -> int:
+    """Bytes of memory a fit may use: what the OS reports as available (psutil when
+    installed, else free physical pages), capped by a cgroup (container) limit if any."""
+    try:
+        import psutil
+
+        avail = int(psutil.virtual_memory().available)
+    except ImportError:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            avail = min(avail, int(text))
+    return avail
 
 
 def too_little_data(cfg: Config, n_tokens: int) -> str | None:
@@ -67,6 +87,11 @@ def run(
     if problem:
         raise ConfigError(f"{role}.{problem} (or train on more files: data.sample_fraction)")
     model.n_jobs = cfg.jobs  # worker count, where a model uses one; never saved
+    # A model too big for this machine's memory fails here, in one line naming how much
+    # it needs, instead of swapping for hours or dying with a MemoryError mid-fit.
+    problem = model.memory_problem(len(ids), voice, available_memory())
+    if problem:
+        raise ConfigError(f"{role}.{problem} (or train on fewer tokens: data.sample_fraction)")
     model.tuning = tuning_data(cfg, tokens)  # read only by models with a hyperparameter to tune
     model.fit(ids, lengths)
     model.save(out, voice=voice, role=role)

@@ -44,20 +44,18 @@ def code_version() -> str:
     return h.hexdigest()[:KEY_LENGTH]
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """Hash of the MIDI files' names, sizes and modification times under ``folder``.
+def folder_manifest(folder: Path, data, cache: "Cache"):
+    """The corpus manifest of ``folder`` (``data``: its ``DataConfig``), as stage `scan`
+    writes it: names, sizes and content hashes, unusable files with their reason.
 
-    Cheap (stat only) and changes whenever a file is added, removed or rewritten, which is
-    what invalidates a prepared corpus of a user-supplied data folder.
+    The same code as `dvc repro` uses, so a FIFO, a broken or looping symlink or an
+    unreadable file is counted, not a crash; content hashes are remembered by stat
+    signature under the cache, so a repeated sweep only stats the files.
     """
-    from neshmm.data.corpus import find_midi_files
+    from neshmm.data.manifest import scan
 
-    rows = []
-    if folder.is_dir():
-        for path in find_midi_files(folder):
-            st = path.stat()
-            rows.append([path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns])
-    return digest(rows)
+    splits = {"train": data.splits.train, "valid": data.splits.valid, "test": data.splits.test}
+    return scan(folder, splits, cache.root / "scan")
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from neshmm import atomic
 from neshmm.config import ROLES, Config
 from neshmm.data.demo_corpus import generate_corpus
 from neshmm.errors import NeshmmError
-from neshmm.sweep.cache import Cache, code_version, digest, folder_fingerprint
+from neshmm.sweep.cache import Cache, code_version, digest, folder_manifest
 from neshmm.sweep.scoring import score_run
 from neshmm.sweep.settings import split_config
 from neshmm.pipeline import prepare, sample, tokenize, train
@@ -150,14 +150,20 @@ def token_entry(config: Config, root: Path, cache: Cache) -> tuple[Path, str]:
         corpus, _ = cache.ensure("corpus", digest(corpus_inputs), corpus_inputs, lambda d: generate_corpus(d, **demo))
     else:
         corpus = (root / config.data.path).resolve()
-        corpus_inputs = {"path": str(corpus), "files": folder_fingerprint(corpus), "code": code}
+        corpus_inputs = {"path": str(corpus), "code": code}
     data = replace(config.data, path=str(corpus))
+    # The same manifest `dvc repro` scans: names, sizes and content hashes of the files, the
+    # unusable ones with their reason (a FIFO or a broken symlink never breaks the key).
+    manifest = folder_manifest(corpus, data, cache)
     resolved = asdict(replace(config, data=data))
-    # data.path is replaced by what identifies the corpus: the demo config or the files.
-    prep_params = {k: v for k, v in stage_params(root, "prepare", resolved).items() if k != "data.path"}
-    prep_inputs = {"corpus": digest(corpus_inputs), "params": prep_params}
+    # data.path is replaced by what identifies the corpus: the demo config or the files;
+    # render keys never reach a sweep job (it does not render).
+    prep_params = {k: v for k, v in stage_params(root, "prepare", resolved).items()
+                   if k != "data.path" and not k.startswith("render.")}
+    prep_inputs = {"corpus": digest(corpus_inputs), "files": manifest.fingerprint(), "params": prep_params}
     prepared, _ = cache.ensure(
-        "prepared", digest(prep_inputs), prep_inputs, lambda d: prepare.run(replace(config, data=data), out=d)
+        "prepared", digest(prep_inputs), prep_inputs,
+        lambda d: prepare.run(replace(config, data=data), manifest=manifest, out=d, render=False),
     )
     tok_inputs = {"prepared": digest(prep_inputs), "params": stage_params(root, "tokenize", resolved)}
     key = digest(tok_inputs)

@@ -6,16 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import dvc
+from helpers import changed_stages
 
 pytestmark = pytest.mark.e2e
-
-
-def changed_stages(repo: Path) -> set[str]:
-    import json
-
-    status = json.loads(dvc(repo, "status", "--json").stdout or "{}")
-    return set(status)
 
 
 def test_editing_the_sampler_marks_sample_changed(repro_copy: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NESMDB_DIR, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
+from helpers import NESMDB_DIR, changed_stages, clone_of, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -43,8 +43,10 @@ def test_repro_leaves_every_artifact(reproduced_repo: Path):
 
 def test_second_repro_does_nothing(repro_copy: Path):
     out = dvc(repro_copy, "repro").stdout
-    assert ran_stages(out) == set(), out
-    assert "up to date" in out.lower()
+    assert ran_stages(out) == {"scan"}, out  # always_changed: it stats the corpus, nothing else runs
+    assert "stage 'prepare' didn't change" in out.lower()
+    assert changed_stages(repro_copy) == set()
+    assert sh(repro_copy, "git", "status", "--porcelain").stdout == ""  # dvc.lock unchanged
 
 
 def test_n_components_reruns_train_not_tokenize(repro_copy: Path):

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -187,3 +188,26 @@ def test_optuna_sweeper_maximizes_heldout_loglik(project: Path):
     best = yaml.safe_load((d / "optimization_results.yaml").read_text())
     objectives = [r["objective"] for r in results(d).values()]
     assert best["best_value"] == pytest.approx(max(objectives))
+
+
+def test_two_sweeps_started_in_the_same_second_get_their_own_folders(tmp_path):
+    """The default sweep folder was multirun/<date>/<HH-MM-SS>/: two sweeps started in one
+    second wrote into the same job folders. A per-sweep suffix (PID + random) keeps them apart
+    and never reaches a result or a cache key."""
+    repo = copy_project(tmp_path / "repo")
+    cmd = [sys.executable, "-m", "stages.sweep", "-m", "model=markov", "baseline.alpha=0.5,1.0"]
+    # One with the joblib launcher: its worker processes must see the suffix the launching
+    # process resolved, or their results land outside the sweep folder.
+    extra = [[], ["hydra/launcher=parallel", "sweep.n_jobs=2"]]
+    procs = [subprocess.Popen(cmd + e, cwd=repo, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for e in extra]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    dirs = sorted(p.parent for p in (repo / "multirun").rglob("multirun.yaml"))
+    assert len(dirs) == 2, dirs
+    assert all(re.fullmatch(r"\d\d-\d\d-\d\d-\d+-[0-9a-f]{4}", d.name) for d in dirs), dirs
+    for d in dirs:
+        assert [r["status"] for r in summary_rows(d)] == ["ok", "ok"]
+        assert sorted(results(d)) == [0, 1]
+    same_config = [{k: v for k, v in results(d)[0].items() if k in ("config", "voices")} for d in dirs]
+    assert same_config[0] == same_config[1]  # the folder name changes no result

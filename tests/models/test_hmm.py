@@ -13,6 +13,7 @@ down that the faster paths compute the same numbers.
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -265,3 +266,64 @@ def test_mgeval_does_not_depend_on_thread_count(monkeypatch):
     assert one == four or all(
         (np.isnan(one[k]) and np.isnan(four[k])) or one[k] == four[k] for k in one
     )
+
+
+def test_tiny_unknown_probability_scores_in_log_space_instead_of_failing():
+    """hmmlearn's scaling pass raises "underflow" for unknown tokens costing ~1e-300; the
+    model falls back to the log-space pass, which gives the same number where both work."""
+    rng = np.random.default_rng(0)
+    model = HMMModel(6000, n_components=4, n_iter=3).fit(rng.integers(1, 6, 200), np.array([100, 100]))
+    held = np.concatenate([rng.integers(1, 6, 50), np.zeros(20, np.int64), np.arange(100, 150)])
+    lengths = np.array([len(held)])
+    with pytest.raises(ValueError, match="underflow"):
+        model.scorer(1e-300).score(held.reshape(-1, 1), lengths)
+    tiny = model.log_likelihood(held, lengths, 1e-300)
+    assert np.isfinite(tiny)
+    ok = 1e-250
+    assert model.log_likelihood(held, lengths, ok) == pytest.approx(
+        float(model.scorer(ok, "log").score(held.reshape(-1, 1), lengths)), rel=1e-9)
+
+
+def test_memory_estimate_grows_like_the_em_arrays_and_refuses_what_cannot_fit():
+    """Counted, not timed: the estimate scales as K^2 for the transition statistics and as
+    tokens x K for the E-step arrays (until a chunk is full), and the refusal names the need."""
+    m = lambda k, v=100: HMMModel(v, n_components=k)  # noqa: E731
+    small, big = m(1000).memory_bytes(20_000), m(2000).memory_bytes(20_000)
+    assert 1.9 < big / small < 4.1
+    assert m(10).memory_bytes(2 * estep.CHUNK_TOKENS) > 1.9 * m(10).memory_bytes(estep.CHUNK_TOKENS) / 2
+    assert m(100_000, 2000).memory_bytes(10**6) > 74.5 * 2**30  # the case that died with MemoryError
+    msg = m(100_000, 2000).memory_problem(10**6, "p1", available=16 * 2**30)
+    assert msg.startswith("n_components=100000: fitting voice p1 (1000000 tokens, 2000 symbols) needs about ")
+    k_max = int(msg.rsplit("<= ", 1)[1])
+    assert m(k_max, 2000).memory_bytes(10**6, os.cpu_count() or 1) <= 16 * 2**30 and "\n" not in msg
+    assert m(16).memory_problem(10**6, "p1", available=16 * 2**30) is None
+
+
+def test_train_refuses_a_model_bigger_than_memory_in_one_line(tmp_path, monkeypatch):
+    from neshmm.config import to_config
+    from neshmm.errors import ConfigError
+    from neshmm.pipeline import train
+
+    monkeypatch.setattr(train, "available_memory", lambda: 2**20)  # a 1 MiB machine
+    tokens = _token_dir(tmp_path)
+    cfg = to_config({"model": {"name": "hmm", "n_components": 400}, "data": {"min_train_tokens": 1}})
+    with pytest.raises(ConfigError) as e:
+        train.run(cfg, "p1", "model", tokens, tmp_path / "m.npz", tmp_path / "log.json")
+    assert str(e.value).startswith("model.n_components=400: fitting voice p1") and "GiB" in str(e.value)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def _token_dir(tmp_path):
+    """Tokens of a small demo corpus, made by the pipeline's own steps (scan, prepare, tokenize)."""
+    from neshmm.config import to_config
+    from neshmm.data.demo_corpus import generate_corpus
+    from neshmm.data.manifest import scan
+    from neshmm.pipeline import prepare, tokenize
+
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, seed=0, n_train=6, n_valid=2, n_test=2)
+    cfg = to_config({"data": {"path": str(corpus), "sample_fraction": 1.0}, "jobs": 1})
+    manifest = scan(corpus, {"train": "train", "valid": "valid", "test": "test"}, stat_cache=None)
+    prepare.run(cfg, manifest=manifest, out=tmp_path / "prepared", failed_report=tmp_path / "failed.json")
+    tokenize.run(cfg, prepared=tmp_path / "prepared", out=tmp_path / "tokens")
+    return tmp_path / "tokens"

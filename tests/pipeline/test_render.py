@@ -212,3 +212,18 @@ def test_references_prefer_pieces_as_long_as_the_samples():
     assert choose_references(split, 2, 32.0) == [1, 2]  # the 1-beat jingle is passed over
     assert choose_references(split, 4, 32.0) == [0, 1, 2, 3]  # topped up when too few are long
     assert choose_references(split, 2, 10_000.0) == [1, 2]  # none long enough: the longest
+
+
+def test_file_names_that_look_like_mathtext_are_printed_as_text(tmp_path, monkeypatch):
+    """A reference named ``$x^$.mid`` (or ``$\\frac$``) crashed matplotlib's mathtext parser
+    with a traceback and left no render/ folder; titles are plain text now."""
+    root = make_project(tmp_path)
+    refs = [
+        FileResult(name, ticks_per_beat=TPB, notes=generate_song(np.random.default_rng([9, i]), n_bars=16))
+        for i, name in enumerate(["$x^$.mid", r"a $\frac{$ b.mid"])
+    ]
+    build_split(refs).save(root / "data" / "prepared" / "valid.npz")
+    out = render(root, monkeypatch, max_per_role=1)
+    titles = (out / "render.json").read_text()
+    assert "$x^$.mid" in titles
+    assert (out / "reference" / "000.png").stat().st_size > 5000 and (out / "compare.png").exists()
