@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         seq_tr = tokenize_split(train, v, QUANTIZER, chosen)
         seq_va = tokenize_split(valid, v, QUANTIZER)
         voc = Vocab.build(seq_tr.tokens)
-        hmm = HMMModel(voc.size, n_components=args.k, n_iter=args.n_iter, n_jobs=args.jobs)
+        hmm = HMMModel(voc.size, n_components=args.k, n_iter=args.n_iter)
+        hmm.n_jobs = args.jobs
         t0 = time.perf_counter()
         hmm.fit(voc.encode(seq_tr.tokens), seq_tr.lengths)
         fit_total += time.perf_counter() - t0

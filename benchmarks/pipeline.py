@@ -164,6 +164,8 @@ def run_ours(work: Path, corpus: dict, args) -> dict:
     params = write_params(work, corpus, args)
     voices = list(params["voices"])
     rows: dict[str, Run] = {}
+    rows["scan"] = stage(work, "scan")
+    rows["scan"].extra["note"] = "list the corpus (regular .mid files, sizes, hashes)"
     rows["prepare"] = stage(work, "prepare")
     report = json.loads((work / "data/prepared/report.json").read_text())
     rows["prepare"].extra["tokens"] = sum(

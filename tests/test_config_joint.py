@@ -32,8 +32,6 @@ BAD = [
     ({"joint.implementation": "fast"}, "joint.implementation='fast': must be 'scaling' or 'log'"),
     ({"joint.n_components": 2.5}, "joint.n_components=2.5: must be an integer"),
     ({"joint.foo": 1}, "joint.foo: unknown key; allowed keys: frame_beats, n_components"),
-    ({"evaluate.cross_voice.n_boot": 0}, "evaluate.cross_voice.n_boot=0: must be an integer >= 1"),
-    ({"evaluate.cross_voice.ci_level": 1.0}, "evaluate.cross_voice.ci_level=1.0: must be in (0, 1)"),
     ({"evaluate.cross_voice.onset_tolerance_beats": 0.75}, "evaluate.cross_voice.onset_tolerance_beats=0.75: must be in [0, 0.5]"),
     ({"render.roles": ["model", "jiont"]}, "render.roles=['model', 'jiont']: must be a non-empty list of model, baseline, joint"),
 ]

@@ -251,7 +251,9 @@ def sequence_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values, starts) if len(values) else np.zeros(0)
 
 
-def read_model_file(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+def read_model_file(path: str | Path, registered: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """Header and arrays of a model file; ``registered`` also checks that the header names a
+    model of the registry (the joint model, not a per-voice token model, checks its own)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -262,9 +264,10 @@ def read_model_file(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise DataError(f"{path}: model header is not a JSON object; rerun `dvc repro`")
     # Every reader (sample, evaluate, render) relies on these two header facts; a crafted
     # header must fail here in one line, never as a KeyError later.
-    from neshmm.models import model_class
+    if registered:
+        from neshmm.models import model_class
 
-    model_class(meta.get("model"), error=DataError, where=f"{path}: header model")
+        model_class(meta.get("model"), error=DataError, where=f"{path}: header model")
     if meta.get("skipped") and not isinstance(meta.get("reason"), str):
         raise DataError(f"{path}: header of a skipped model lacks its 'reason'; rerun `dvc repro train`")
     return meta, arrays

@@ -426,7 +426,7 @@ class JointModel:
     @classmethod
     def load(cls, path: str | Path) -> tuple["JointModel", dict]:
         """The model and the whole header (``meta`` passed to :meth:`save` included)."""
-        meta, arrays = read_model_file(path)
+        meta, arrays = read_model_file(path, registered=False)
         if meta.get("model") != cls.name:
             raise DataError(f"{path}: a {meta.get('model')!r} model file, not a joint one")
         try:

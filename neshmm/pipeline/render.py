@@ -50,6 +50,6 @@ def joint_model_config(path: Path) -> dict:
 
     if not path.exists():
         raise DataError(f"{path}: joint model missing; run `dvc repro train_joint` (or drop joint from render.roles)")
-    meta, _ = read_model_file(path)
+    meta, _ = read_model_file(path, registered=False)
     fit = {k: v for k, v in (meta.get("fit") or {}).items() if k not in ("history", "restarts")}
     return {"name": JOINT, **(meta.get("config") or {}), "_fit": {"all voices": fit}}
