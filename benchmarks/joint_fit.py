@@ -28,7 +28,6 @@ from neshmm.data.voices import VOICES
 from neshmm.models.joint import JointModel
 
 QUANTIZER = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
-UNK_SMOOTHING = 1e-6  # conf/evaluate/default.yaml
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
           f"valid loglik {ll:.1f} nats = {ll / valid_beats:.3f} per beat (scored in {score_s:.1f} s)", flush=True)
     if not args.per_voice:
         return
-    from neshmm.models.hmm import HMMModel
+    from neshmm.evaluation.unknown import unk_probability
+from neshmm.models.hmm import HMMModel
 
     total, fit_total = 0.0, 0.0
     for v in VOICES:
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         hmm.fit(voc.encode(seq_tr.tokens), seq_tr.lengths)
         fit_total += time.perf_counter() - t0
-        lv = hmm.log_likelihood(voc.encode(seq_va.tokens), seq_va.lengths, UNK_SMOOTHING)
+        p_unk = unk_probability(voc.encode(seq_tr.tokens), seq_tr.lengths, "file_good_turing")  # evaluate's default
+        lv = hmm.log_likelihood(voc.encode(seq_va.tokens), seq_va.lengths, p_unk)
         total += lv
         print(f"  per-voice {v}: vocab {voc.size}, {len(seq_tr.tokens)} train tokens, {hmm.fit_info['n_iter']} iterations, "
               f"valid loglik {lv:.1f} nats", flush=True)
