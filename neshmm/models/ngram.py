@@ -50,7 +50,7 @@ from typing import Iterator
 import numpy as np
 
 from neshmm.errors import require
-from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, mix_uniform
+from neshmm.models.base import TokenModel, _categorical, cdf_without_unk
 
 MAX_ORDER = 5
 # kenlm's --discount_fallback values, for orders whose count-of-counts cannot give discounts.
@@ -268,7 +268,9 @@ class NGramModel(TokenModel):
         # The KN recursion already gives <unk> (and every id) mass through its uniform base;
         # unk_smoothing still mixes in the uniform exactly as the other models do, so a
         # score under the same evaluate.unk_smoothing is comparable across model types.
-        return float(np.log(mix_uniform(self.probabilities(ids, lengths), unk_smoothing)).sum())
+        # (base.mix_uniform takes whole distributions; here p is one probability per position.)
+        p = self.probabilities(ids, lengths)
+        return float(np.log((1.0 - unk_smoothing) * p + unk_smoothing / self.n_symbols).sum())
 
     def distribution(self, context: list[int] | np.ndarray) -> np.ndarray:
         """p(· | context) over all ``n_symbols`` ids; ``context`` starts with ``bos`` at a sequence start.
