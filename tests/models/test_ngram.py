@@ -21,8 +21,9 @@ V = 4
 UNIFORM = 1 / V
 
 
-def fit_toy(order: int) -> NGramModel:
-    return NGramModel(V, order=order).fit(TOY, np.array([len(TOY)]))
+def fit_toy(order: int, discount_floor: float = 0.0) -> NGramModel:
+    """Floor 0: Chen & Goodman's discounts unchanged (the hand computations below)."""
+    return NGramModel(V, order=order, discount_floor=discount_floor).fit(TOY, np.array([len(TOY)]))
 
 
 def ll(model, seq, w=0.0):
@@ -97,6 +98,14 @@ def test_trigram_matches_hand_computation():
     assert ll(m, [3, 1, 2]) == pytest.approx(math.log(p2_3_b * p2_1_3 * p2_2_1), rel=1e-12)
     # Only the last order-1 symbols count.
     assert m.distribution([2, 3, 1, 1])[2] == pytest.approx(p3_2_11, rel=1e-12)
+
+
+def test_discount_floor_raises_small_discounts_only():
+    m = fit_toy(2, discount_floor=0.5)
+    # Bigram discounts (0.6, 0.2, 0.6) become (0.6, 1.0, 1.5); the unigram fallback stays.
+    assert m.discounts_.tolist() == [[0.5, 1.0, 1.5], pytest.approx([0.6, 1.0, 1.5])]
+    g_3 = 1.0 / 2  # context 3: (3,3)=2 loses D2 = 1.0
+    assert m.distribution([3])[3] == pytest.approx((2 - 1.0) / 2 + g_3 * P1[3], rel=1e-12)
 
 
 def test_order_one_is_a_discounted_unigram_interpolated_with_uniform():
@@ -192,3 +201,9 @@ def test_unfitted_model_raises_one_line_error():
 def test_order_out_of_range_is_a_config_error(order):
     with pytest.raises(ConfigError, match=r"^baseline\.order=.*must be an integer in \[1, 5\]"):
         NGramModel.validate_config(NGramConfig(order=order), "baseline")
+
+
+@pytest.mark.parametrize("floor", [-0.1, 1.0])
+def test_discount_floor_out_of_range_is_a_config_error(floor):
+    with pytest.raises(ConfigError, match=r"^model\.discount_floor=.*must be in \[0, 1\)"):
+        NGramModel.validate_config(NGramConfig(discount_floor=floor), "model")
