@@ -67,7 +67,7 @@ FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
 @dataclass
 class NGramConfig:
     name: str = "ngram"
-    order: int = 3
+    order: int = 5
     discount_floor: float = 0.5
 
 
@@ -101,7 +101,7 @@ class NGramModel(TokenModel):
     # discounts_: (order, 3) D1, D2, D3+.
     fitted_arrays = ("ngram_keys_", "ngram_counts_", "ngram_offsets_", "context_keys_", "context_offsets_", "discounts_")
 
-    def __init__(self, n_symbols: int, order: int = 3, discount_floor: float = 0.5):
+    def __init__(self, n_symbols: int, order: int = 5, discount_floor: float = 0.5):
         super().__init__(n_symbols)
         self.order = int(order)
         self.discount_floor = float(discount_floor)
