@@ -131,7 +131,7 @@ class NGramModel(TokenModel):
     def _padded(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The stream with one BOS before every non-empty sequence, and the mask of token positions."""
         lengths = lengths[lengths > 0]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        starts = (np.cumsum(lengths) - lengths).astype(np.int64)
         padded = np.insert(ids, starts, self.bos)
         is_token = np.ones(len(padded), dtype=bool)
         is_token[starts + np.arange(len(starts))] = False
