@@ -65,8 +65,12 @@ def ours(data, order: int) -> list:
 
 
 def nltk_row(data, order: int, fraction: float, n_score: int, n_draws: int) -> list:
-    from nltk.lm import KneserNeyInterpolated
-    from nltk.lm.preprocessing import padded_everygram_pipeline
+    try:
+        from nltk.lm import KneserNeyInterpolated
+        from nltk.lm.preprocessing import padded_everygram_pipeline
+    except ImportError:
+        return ["nltk.lm KneserNeyInterpolated", "not installed (pip install nltk)", "-", "-", "-", "-",
+                "no (pickle only)", "one fixed discount (0.1), not modified KN"]
 
     h = data["p1"]
     ids, lengths = take_fraction(h.train, fraction)
