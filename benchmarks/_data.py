@@ -70,3 +70,59 @@ def take_fraction(data: VoiceData, fraction: float) -> tuple[np.ndarray, np.ndar
     n = max(1, int(np.searchsorted(np.cumsum(data.lengths), fraction * len(data.ids))) + 1)
     lengths = data.lengths[:n]
     return data.ids[: lengths.sum()], lengths
+
+
+@dataclass
+class HeldoutVoice:
+    """One voice's seeded training half and its valid split, encoded with the training vocabulary."""
+
+    train: VoiceData
+    valid_ids: np.ndarray
+    valid_lengths: np.ndarray
+
+
+def voice_splits(voices=("p1", "p2", "tr", "no"), sample_fraction: float = 0.5, jobs: int = 0) -> dict[str, HeldoutVoice]:
+    """Train and valid ids of every voice, as the tokenize stage makes them (``data.seed`` 17).
+
+    Parsing ~4,900 MIDI files takes a minute on a loaded machine, so the result is kept in the
+    temp folder (keyed by the corpus folder and the arguments) for the next benchmark run.
+    """
+    import hashlib
+
+    from neshmm.data.corpus import build_split, effective_jobs, find_midi_files, parse_file
+    from neshmm.data.token_store import tokenize_split, training_files
+    from neshmm.data.tokens import Quantizer, Vocab
+
+    train_dir, source = corpus_train_dir()
+    key = hashlib.sha256(f"{train_dir.resolve()}|{sorted(voices)}|{sample_fraction}|v1".encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / f"neshmm-bench-splits-{key}.npz"
+    if not cache.exists():
+        from joblib import Parallel, delayed
+
+        def parse(folder):
+            paths = find_midi_files(folder)
+            return build_split(Parallel(n_jobs=effective_jobs(jobs), batch_size=64)(
+                delayed(parse_file)(p, p.name) for p in paths))
+
+        train, valid = parse(train_dir), parse(train_dir.parent / "valid")
+        chosen = training_files(len(train.files), sample_fraction, 17)
+        q = Quantizer((0.25, 0.5, 0.75, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (1, 4, 8, 12, 16), (0, 2, 4, 6, 8, 10))
+        arrays = {}
+        for v in voices:
+            tr = tokenize_split(train, v, q, chosen)
+            va = tokenize_split(valid, v, q)
+            vocab = Vocab.build(tr.tokens)
+            arrays.update({f"{v}_train_ids": vocab.encode(tr.tokens), f"{v}_train_lengths": tr.lengths,
+                           f"{v}_valid_ids": vocab.encode(va.tokens), f"{v}_valid_lengths": va.lengths,
+                           f"{v}_n_symbols": np.array(vocab.size)})
+        from neshmm import atomic
+
+        atomic.write_npz(cache, **arrays)
+    with np.load(cache, allow_pickle=False) as z:
+        return {
+            v: HeldoutVoice(
+                VoiceData(z[f"{v}_train_ids"], z[f"{v}_train_lengths"], int(z[f"{v}_n_symbols"]), source),
+                z[f"{v}_valid_ids"], z[f"{v}_valid_lengths"],
+            )
+            for v in voices
+        }

@@ -17,7 +17,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from neshmm.config import to_config
-from neshmm.models import model_names
+from neshmm.models import model_class, model_names
 from neshmm.errors import ConfigError
 from neshmm.params import composed_text
 from neshmm.data.token_store import training_files
@@ -156,13 +156,20 @@ def test_model_schemas_have_a_conf_file_each():
     assert {p.stem for p in (ROOT / "conf/model").glob("*.yaml")} == set(model_names())
 
 
+def _all_model_keys() -> list[str]:
+    """Every key of every model type, as the message lists them (sorted; grows with new types)."""
+    from dataclasses import fields
+
+    return sorted({f.name for n in model_names() for f in fields(model_class(n).Config)})
+
+
 @pytest.mark.parametrize(
     "override,expected",
     [
         ("model=foo", "error: model=foo: no such option (no conf/model/foo.yaml); allowed: hmm, markov"),
         ("model@baseline=foo", "error: model@baseline=foo: no such option (no conf/model/foo.yaml); allowed: hmm, markov"),
         ("data=nope", "error: data=nope: no such option (no conf/data/nope.yaml); allowed: demo, nesmdb"),
-        ("model.nc=3", "error: model.nc: unknown key; allowed keys there: alpha, alpha_grid, emission_prior"),
+        ("model.nc=3", f"error: model.nc: unknown key; allowed keys there: {', '.join(_all_model_keys())}"),
         ("modle=hmm", "error: modle: unknown key; allowed keys there: demo, data"),
         ("model.n_components=abc", "error: model.n_components='abc': must be an integer"),
         ("tokenize.duration_bins=[1.0,0.5]", "error: tokenize.duration_bins=[1.0, 0.5]: must be strictly increasing"),

@@ -120,7 +120,9 @@ class TokenModel(ABC):
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of each fitted array (name without the trailing ``_``), as the
-        hyperparameters and ``n_symbols`` imply; checked when a model file is loaded."""
+        hyperparameters and ``n_symbols`` imply; checked when a model file is loaded, with
+        the values of these arrays checked to be probabilities (other arrays, such as an
+        n-gram's count tables, only for presence)."""
         return {}
 
     @classmethod
@@ -146,7 +148,7 @@ class TokenModel(ABC):
             if name in shapes and tuple(x.shape) != tuple(shapes[name]):
                 raise DataError(f"array {name!r} has shape {tuple(x.shape)}, expected {tuple(shapes[name])} "
                                 f"for n_symbols={n_symbols} and config {cfg}")
-            if x.dtype.kind != "f" or x.size == 0 or not np.isfinite(x).all() or (x < 0).any():
+            if name in shapes and (x.dtype.kind != "f" or x.size == 0 or not np.isfinite(x).all() or (x < 0).any()):
                 raise DataError(f"array {name!r} is not a table of finite non-negative probabilities")
             if not np.allclose(x.sum(axis=-1), 1.0, atol=1e-6):
                 raise DataError(f"array {name!r} has rows that do not sum to 1")

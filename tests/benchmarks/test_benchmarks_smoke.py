@@ -70,3 +70,26 @@ def test_real_benchmark_on_a_nesmdb_subset(tmp_path):
         tmp_path=tmp_path, timeout=3600, real=True,
     )
     assert "## baseline / ours" in out
+
+
+def test_ngram_orders_benchmark_prints_every_column(tmp_path):
+    out = run_module(
+        "benchmarks.ngram_orders", "--voices", "p1", "--orders", "1", "2", "--floors", "0.5", "--alphas", "1",
+        tmp_path=tmp_path,
+    )
+    assert "demo corpus" in out
+    for column in ("valid log-lik/token", "perplexity", "fit s", "score s", "fit peak MiB", "arrays MiB"):
+        assert column in out
+    for row in ("markov alpha=1 ", "ngram order=1 floor=0.5", "ngram order=2 floor=0.5"):
+        assert row in out
+
+
+def test_ngram_libraries_benchmark_prints_every_library(tmp_path):
+    out = run_module(
+        "benchmarks.ngram_libraries", "--order", "2", "--nltk-fraction", "0.2", "--nltk-scores", "20",
+        "--nltk-draws", "1", "--lmplz", str(tmp_path / "no-lmplz-here"), tmp_path=tmp_path,
+    )
+    for row in ("neshmm ngram (numpy)", "kenlm", "nltk.lm KneserNeyInterpolated"):
+        assert row in out
+    for column in ("fit p1 CPU s", "score p1 valid CPU s", "sample CPU s/1000 tokens", "save without pickle"):
+        assert column in out
