@@ -148,10 +148,11 @@ class TokenModel(ABC):
             if name in shapes and tuple(x.shape) != tuple(shapes[name]):
                 raise DataError(f"array {name!r} has shape {tuple(x.shape)}, expected {tuple(shapes[name])} "
                                 f"for n_symbols={n_symbols} and config {cfg}")
-            if name in shapes and (x.dtype.kind != "f" or x.size == 0 or not np.isfinite(x).all() or (x < 0).any()):
-                raise DataError(f"array {name!r} is not a table of finite non-negative probabilities")
-            if not np.allclose(x.sum(axis=-1), 1.0, atol=1e-6):
-                raise DataError(f"array {name!r} has rows that do not sum to 1")
+            if name in shapes:
+                if x.dtype.kind != "f" or x.size == 0 or not np.isfinite(x).all() or (x < 0).any():
+                    raise DataError(f"array {name!r} is not a table of finite non-negative probabilities")
+                if not np.allclose(x.sum(axis=-1), 1.0, atol=1e-6):
+                    raise DataError(f"array {name!r} has rows that do not sum to 1")
             setattr(model, a, x)
         fit = meta.get("fit", {})
         model.fit_info = fit if isinstance(fit, dict) else {}
