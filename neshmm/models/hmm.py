@@ -23,6 +23,7 @@ from hmmlearn import _hmmc
 from hmmlearn.hmm import CategoricalHMM
 from hmmlearn.utils import normalize
 
+from neshmm import progress
 from neshmm.errors import require
 from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, mix_uniform
 
@@ -289,6 +290,9 @@ class HMMModel(TokenModel):
     def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "HMMModel":
         t0 = time.perf_counter()
         model = self._hmm()
+        # One stderr line now and then on a terminal (neshmm.progress); no effect otherwise.
+        model.monitor_ = progress.em_monitor(
+            model.monitor_, f"HMM fit, {self.n_components} states, {len(ids)} tokens")
         # hmmlearn logs "not converging" on benign float noise near the optimum; the
         # monitor's verdict is recorded in fit_info instead.
         hmm_logger = logging.getLogger("hmmlearn.base")

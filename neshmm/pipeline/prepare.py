@@ -33,7 +33,7 @@ def run(cfg: Config, out: Path, failed_report: Path = FAILED_PREPARE_REPORT) -> 
     splits = {"train": cfg.data.splits.train, "valid": cfg.data.splits.valid, "test": cfg.data.splits.test}
     train_dir = root / splits["train"]
     if not train_dir.is_dir() or not find_midi_files(train_dir):
-        raise DataError(missing_corpus_message(root, cfg.data.name))
+        raise DataError(missing_corpus_message(root, cfg.data.name, splits["train"]))
     jobs = effective_jobs(cfg.jobs)
     folders = {split: root / sub for split, sub in splits.items()}
     results, reports = {}, {}
