@@ -160,3 +160,12 @@ def test_params_check_cache_follows_edits(repro_copy: Path):
     assert sh(r, sys.executable, "-m", "stages.params", check=False).returncode == 2
     compose_params(r)
     assert sh(r, sys.executable, "-m", "stages.params").stdout.strip() == "params.yaml matches conf/"
+
+
+# 7. The rendered page says what it shows (and stays byte-identical: no commit, no time).
+
+def test_render_page_names_dataset_splits_and_config_hash(reproduced_repo: Path):
+    html = (reproduced_repo / "render/index.html").read_text()
+    assert "<td>dataset</td><td>demo (data/raw/demo)</td>" in html
+    assert "<td>metrics: reference / held-out split</td><td>train / valid</td>" in html
+    assert "config sha256 (params.yaml, validated)" in html
