@@ -412,6 +412,13 @@ def main(argv=None) -> int:
                 comparison(base["rows"], ours["rows"], list(ours["params"]["voices"]), ours["train_wall"]),
                 "lrrrrrrr",
             ))
+            print(
+                "\nratio = baseline / ours: above 1x ours is faster, below 1x slower (0.5x = ours takes twice "
+                "as long).\nOn a small corpus (--quick, --demo) ours is slower by design: each of its ~12 stages is "
+                "a fresh\nPython process importing numpy/hmmlearn (~1-2 s each) where the notebook path is one "
+                "process;\nthe parsing and E-step speed-ups outweigh that from a few hundred files on "
+                "(docs/performance.md)."
+            )
         load_after = load_average()
         print(f"\nload average after: {load_after} (on {os.cpu_count()} CPUs)")
         out_json["load_after"] = load_after

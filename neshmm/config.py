@@ -8,6 +8,7 @@ naming the key, the value and what is allowed, before any stage does work.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -229,7 +230,9 @@ def _check_keys(raw: Any, schema: type, prefix: str) -> None:
     fields = _schema_fields(schema)
     for key, value in raw.items():
         if key not in fields:
-            raise ConfigError(f"{prefix}{key}: unknown key; allowed keys: {', '.join(fields)}")
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            raise ConfigError(f"{prefix}{key}: unknown key; {hint}allowed keys: {', '.join(fields)}")
         if dataclasses.is_dataclass(fields[key]) and value is not None:
             _check_keys(value, fields[key], f"{prefix}{key}.")
 

@@ -54,6 +54,8 @@ def compose_error_line(exc: Exception, overrides: list[str] = ()) -> str:
 
     from neshmm.config import allowed_keys
 
+    if getattr(exc, "one_line", False):  # hydra_plugins/neshmm_overrides: already one line
+        return str(exc)
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, option = exc.missing_cfg_file.partition("/")
         # `model@baseline=foo` is reported by Hydra as model/foo: name the override as typed.

@@ -2,7 +2,8 @@
 
     python -m stages.sweep_summary multirun/2025-01-01/12-00-00
     python -m stages.sweep_summary --latest        # the newest folder under multirun/
-    python -m stages.sweep_summary --dvc           # experiments of `dvc exp show`
+    python -m stages.sweep_summary --dvc --vary model.n_components   # one DVC sweep
+    python -m stages.sweep_summary --dvc --name nc-                  # experiments named nc-*
 
 Writes summary.csv, summary.md and summary.png into the folder (or --out; for --dvc the
 default is multirun/dvc-exps/) and prints the best configuration by held-out likelihood.
@@ -30,12 +31,21 @@ def main(argv=None) -> int:
     p.add_argument("sweep_dir", nargs="?", type=Path, help="a Hydra multirun folder")
     p.add_argument("--latest", action="store_true", help="the newest folder under multirun/")
     p.add_argument("--dvc", action="store_true", help="the DVC experiments of the current commit")
+    p.add_argument("--vary", action="append", default=None,
+                   help="with --dvc: the sweep's varied key (or group, e.g. model); repeatable")
+    p.add_argument("--name", default=None, help="with --dvc: only experiments whose name starts with this")
     p.add_argument("--out", type=Path, default=None, help="folder for the summary files")
     args = p.parse_args(argv)
     if args.dvc:
+        from neshmm.errors import NeshmmError
         from neshmm.sweep.dvc_exps import dvc_records
 
-        summary, out = build(dvc_records(Path(".")), "dvc exp show"), args.out or DVC_OUT
+        try:
+            records = dvc_records(Path("."), args.vary, args.name)
+        except NeshmmError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        summary, out = build(records, "dvc exp show"), args.out or DVC_OUT
     else:
         sweep_dir = latest(Path("multirun")) if args.latest else args.sweep_dir
         if sweep_dir is None or not sweep_dir.is_dir():

@@ -98,7 +98,10 @@ def page(
     kl: dict | None,
     render_config: dict,
     compare_png: str | None,
+    provenance: dict | None = None,
 ) -> str:
+    """The page; ``provenance`` (dataset, splits, config hash) is shown first so a page
+    copied or opened later still says what it shows."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>neshmm: rendered samples</title>',
@@ -106,6 +109,7 @@ def page(
         "<h1>neshmm: rendered samples</h1>",
         '<p class="muted">Generated pieces and real reference pieces, synthesized with an NES APU model '
         "(pulse duty cycles, 4-bit triangle, LFSR noise, non-linear mixer). Made by <code>dvc repro render</code>.</p>",
+        _table(["what this page shows", "value"], [[k, v] for k, v in (provenance or {}).items()]) if provenance else "",
         _table(
             ["sampling", "value"],
             [[k, sample_index[k]] for k in ("beats", "seed", "ticks_per_beat") if k in sample_index],

@@ -21,6 +21,7 @@ from neshmm import atomic
 from neshmm.errors import DataError
 from neshmm.data.midi_io import MAX_FILE_BYTES, MidiReadError, read_midi
 from neshmm.data.voices import VOICES, assign_voices
+from neshmm.progress import Progress
 
 MIDI_SUFFIXES = (".mid", ".midi")
 NESMDB_TICKS_PER_BEAT = 22050
@@ -275,24 +276,66 @@ def parse_folder(folder: Path, jobs: int, errors: list[str] | None = None) -> li
     paths = find_midi_files(folder, errors)
     names = [p.relative_to(folder).as_posix() for p in paths]
     if jobs == 1 or len(paths) < 64:
-        return [parse_file(p, n) for p, n in zip(paths, names)]
-    from joblib import Parallel, delayed
+        results = (parse_file(p, n) for p, n in zip(paths, names))
+    else:
+        from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=jobs, batch_size=64)(
-        delayed(parse_file)(p, n) for p, n in zip(paths, names)
-    )
+        results = Parallel(n_jobs=jobs, batch_size=64, return_as="generator")(
+            delayed(parse_file)(p, n) for p, n in zip(paths, names)
+        )
+    bar = Progress(f"prepare {folder}", len(paths), "files")  # stderr lines on a terminal only
+    out = []
+    for r in results:
+        out.append(r)
+        bar.update(len(out))
+    return out
 
 
 def effective_jobs(jobs: int) -> int:
     return jobs if jobs > 0 else (os.cpu_count() or 1)
 
 
-def missing_corpus_message(root: Path, data_name: str) -> str:
-    if data_name == "nesmdb":
-        return (
-            f"{root}: no NES-MDB MIDI files found; download nesmdb_midi.tar.gz "
-            "(sha256 37610e2ca5fe70359c85170cf1f4982596783bb304c59d9c439f68c24ff4ee93, see README "
-            "'Using the real NES-MDB') and extract it so that "
-            f"{root}/train/*.mid exists, or set data.path=/path/to/nesmdb_midi"
-        )
-    return f"{root}: no MIDI files found; run `dvc repro demo` or set data.path to a corpus folder"
+def found_layout(root: Path, train: str = "train") -> str:
+    """What ``root`` actually holds, in words, for the error when ``root/train`` has no MIDI.
+
+    The common mistake is pointing data.path one level too deep, at ``train/`` itself:
+    then the files are there, and saying "no files found" sends the user downloading again.
+    """
+    if not root.exists():
+        return f"{root} does not exist"
+    if not root.is_dir():
+        return f"{root} is a file, not a folder"
+    here = [p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES)]
+    subs = sorted(d.name for d in root.iterdir() if d.is_dir() and find_midi_files(d))
+    parts = []
+    if here:
+        parts.append(f"{root} itself holds {len(here)} MIDI files")
+    if subs:
+        parts.append(f"sub-folders with MIDI files: {', '.join(subs[:6])}{', ...' if len(subs) > 6 else ''}")
+    if not parts:
+        return f"{root} holds no MIDI files"
+    if (root / train).is_dir():
+        parts.append(f"{root / train} holds none")
+    return "; ".join(parts)
+
+
+def missing_corpus_message(root: Path, data_name: str, train: str = "train") -> str:
+    """No MIDI under ``root/train``: what was found, the expected layout, and the fix."""
+    found = found_layout(root, train)
+    layout = f"expected data.path to be the folder holding {train}/, valid/, test/ with the .mid files"
+    parent = root.parent
+    here = root.is_dir() and any(p.is_file() and p.name.lower().endswith(MIDI_SUFFIXES) for p in root.iterdir())
+    deeper = sorted(d for d in root.iterdir() if (d / train).is_dir()) if root.is_dir() else []
+    if here and (parent / train).is_dir() and root.name in (train, "valid", "test"):
+        fix = f"set data.path={parent} (one level up)"
+    elif deeper:
+        fix = f"set data.path={deeper[0]} (one level down)"
+    elif here:
+        fix = f"move the files into {root}/{train}/ (and valid/, test/)"
+    elif data_name == "nesmdb":
+        fix = ("download nesmdb_midi.tar.gz (sha256 37610e2ca5fe70359c85170cf1f4982596783bb304c59d9c439f68c24ff4ee93, "
+               "see docs/pipeline.md 'Using the real NES-MDB') and extract it there, or set data.path=/path/to/nesmdb_midi")
+    else:
+        fix = "run `dvc repro demo` or set data.path to a corpus folder"
+    what = "NES-MDB MIDI files" if data_name == "nesmdb" else "MIDI files"
+    return f"{root}: no {what} found in {root / train}/ ({found}); {layout}; {fix}"

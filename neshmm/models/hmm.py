@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 from hmmlearn.hmm import CategoricalHMM
 
+from neshmm import progress
 from neshmm.errors import require
 from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, with_unknown
 from neshmm.models.hmmlearn_estep import KernelEStepMixin
@@ -202,6 +203,9 @@ class HMMModel(TokenModel):
 
     def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int) -> CategoricalHMM:
         model = self._hmm(seed=seed)
+        # One stderr line now and then on a terminal (neshmm.progress); no effect otherwise.
+        model.monitor_ = progress.em_monitor(
+            model.monitor_, f"HMM fit, {self.n_components} states, {len(ids)} tokens, seed {seed}")
         # hmmlearn logs "not converging" on benign float noise near the optimum (and, with a
         # prior, EM increases the posterior, not always the likelihood); the monitor's
         # verdict is recorded in fit_info instead.

@@ -76,7 +76,7 @@ def check_required(cfg: Config, folders: dict[str, Path], reports: dict[str, dic
     for split, keys in required_splits(cfg, render).items():
         rep = reports[split]
         if split == "train" and rep["files_found"] == 0:
-            raise DataError(missing_corpus_message(Path(cfg.data.path), cfg.data.name))
+            raise DataError(missing_corpus_message(Path(cfg.data.path), cfg.data.name, cfg.data.splits.train))
         if rep["folder_missing"] or rep["files_read"] == 0:
             what = "folder missing" if rep["folder_missing"] else f"no readable MIDI file ({rep['files_found']} found)"
             others = [s for s in ("train", "valid", "test") if s != split and reports[s]["files_read"] > 0]

@@ -3,6 +3,7 @@ plus render/index.html listing them with their metrics."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +16,23 @@ from neshmm.audio.listening import write_test
 from neshmm.config import JOINT, Config
 from neshmm.data.corpus import effective_jobs
 from neshmm.errors import DataError
+
+
+def provenance(cfg: Config) -> dict:
+    """Dataset, splits and a hash of the whole validated config, for the page's header.
+
+    Not the git commit: render/ is a DVC output, and the same inputs must give the same
+    bytes at any commit (the commit that will hold this result does not even exist yet
+    when it is rendered). The config hash identifies the parameters exactly; `dvc exp show`
+    and `git log -p params.yaml` map it back to a run.
+    """
+    config = json.dumps(asdict(cfg), sort_keys=True, separators=(",", ":"))
+    return {
+        "dataset": f"{cfg.data.name} ({cfg.data.path})",
+        "real pieces from split": cfg.render.reference_split,
+        "metrics: reference / held-out split": f"{cfg.evaluate.reference} / {cfg.evaluate.heldout}",
+        "config sha256 (params.yaml, validated)": hashlib.sha256(config.encode()).hexdigest()[:16],
+    }
 
 
 def run(cfg: Config, samples: Path, models: Path, prepared: Path, kl_metrics: Path, out: Path) -> str:
@@ -35,7 +53,8 @@ def run(cfg: Config, samples: Path, models: Path, prepared: Path, kl_metrics: Pa
         compare = comparison(pieces, tmp / "compare.png")
         render_config = asdict(r)
         atomic.write_json(tmp / "render.json", {"config": render_config, "pieces": entries})
-        html = page(entries, index, model_configs, load_metrics(kl_metrics), render_config, compare)
+        html = page(entries, index, model_configs, load_metrics(kl_metrics), render_config, compare,
+                    provenance(cfg))
         atomic.write_text(tmp / "index.html", html)
         # Blind A/B test of the same clips, pairs in the sampling seed's order (docs/render.md).
         key = write_test(entries, tmp, cfg.sample.seed)

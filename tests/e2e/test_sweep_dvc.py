@@ -45,7 +45,11 @@ def test_queued_grid_runs_compares_applies_and_commits(repro_copy: Path):
     assert len([line for line in shown.splitlines() if "[" in line]) == 2  # the two named experiments
 
     # The same summary table and plot as a Hydra sweep, from the experiments.
-    sh(r, sys.executable, "-m", "stages.sweep_summary", "--dvc")
+    unnamed = sh(r, sys.executable, "-m", "stages.sweep_summary", "--dvc", check=False)
+    assert unnamed.returncode == 2
+    assert unnamed.stderr.strip() == ("error: --dvc: name the sweep to rank: --vary model.n_components "
+                                      "(2 experiments), or --name PREFIX")
+    sh(r, sys.executable, "-m", "stages.sweep_summary", "--dvc", "--vary", "model.n_components")
     with open(r / "multirun/dvc-exps/summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert sorted(int(row["n_components"]) for row in rows) == [2, 3, 4]  # the commit and 2 experiments
@@ -59,6 +63,9 @@ def test_queued_grid_runs_compares_applies_and_commits(repro_copy: Path):
     changes = sh(r, sys.executable, "-m", "neshmm.sweep.adopt").stdout
     assert f"conf/model/hmm.yaml: n_components = {best['n_components']}" in changes
     sh(r, sys.executable, "-m", "neshmm.params", "--check")
+    # conf/ changed, so DVC reruns the cheap `params` check (and nothing else) once.
+    rerun = dvc(r, "repro").stdout
+    assert [x for x in rerun.splitlines() if x.startswith("Running stage")] == ["Running stage 'params':"], rerun
     sh(r, "git", "add", "-A")
     sh(r, "git", "commit", "-qm", f"adopt {best['name']}")
     params = yaml.safe_load((r / "params.yaml").read_text())
