@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.per_voice:
         return
     from neshmm.evaluation.unknown import unk_probability
-from neshmm.models.hmm import HMMModel
+    from neshmm.models.hmm import HMMModel
 
     total, fit_total = 0.0, 0.0
     for v in VOICES:

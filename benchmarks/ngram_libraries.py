@@ -60,7 +60,7 @@ def ours(data, order: int) -> list:
     for _ in range(1000):
         next(stream)
     sample = time.process_time() - t0
-    return [f"neshmm ngram (numpy)", f"{fit_p1:.1f}", f"{fit_all:.1f}", f"{score:.2f}", f"{ll:.4f}",
+    return ["neshmm ngram (numpy)", f"{fit_p1:.1f}", f"{fit_all:.1f}", f"{score:.2f}", f"{ll:.4f}",
             f"{sample:.2f}", "yes (npz arrays)", "interpolated modified KN, D1/D2/D3+ per order"]
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import NESMDB_DIR, changed_stages, clone_of, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
+from helpers import NESMDB_DIR, changed_stages, compose_params, dvc, init_repo, requires_nesmdb, set_conf, sh
 
 pytestmark = pytest.mark.e2e
 
