@@ -186,7 +186,7 @@ def stacked_figure(rolls: list[Roll], width: float = 14.0, panel_height: float =
         ax.grid(axis="x", color="#dddddd", linewidth=0.5)
         ax.set_axisbelow(True)
         ax.tick_params(labelsize=7)
-        ax.set_title(roll.title, fontsize=9, loc="left")
+        ax.set_title(roll.title, fontsize=9, loc="left", parse_math=False, usetex=False)  # titles hold file names
     handles = [Patch(color=COLORS[v], label=f"{v} {LABELS[v]}") for v in VOICES]
     axes[0, 0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7, frameon=False)
     axes[-1, 0].set_xlabel("beats", fontsize=8)

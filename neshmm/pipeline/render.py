@@ -26,7 +26,9 @@ def provenance(cfg: Config) -> dict:
     when it is rendered). The config hash identifies the parameters exactly; `dvc exp show`
     and `git log -p params.yaml` map it back to a run.
     """
-    config = json.dumps(asdict(cfg), sort_keys=True, separators=(",", ":"))
+    # `jobs` only sets how many processes work; it changes no result, so it is not hashed
+    # (the page is byte-identical for any worker count).
+    config = json.dumps({k: v for k, v in asdict(cfg).items() if k != "jobs"}, sort_keys=True, separators=(",", ":"))
     return {
         "dataset": f"{cfg.data.name} ({cfg.data.path})",
         "real pieces from split": cfg.render.reference_split,
