@@ -30,16 +30,8 @@ from benchmarks._measure import ROOT
 from neshmm.data.excerpts import song_excerpts
 from neshmm.data.voices import VOICES
 from neshmm.evaluation.cross_voice import cross_voice_scores
+from neshmm.evaluation.joint_scoring import CROSS_VOICE_METRICS as METRICS
 
-METRICS = (
-    "harmony_consonance",
-    "kl_harmony_interval",
-    "key_agreement",
-    "onset_coincidence_p1_tr",
-    "onset_coincidence_p1_no",
-    "onset_coincidence_tr_no",
-    "kl_co_onset",
-)
 
 
 def nesmdb_root() -> Path | None:

@@ -159,6 +159,20 @@ HEADLINE = (
 )
 
 
+def headline_entry(values: dict, key: str) -> dict:
+    """``key``'s value with its interval (``key_low``, ``key_high``) and ``key_significant``
+    where ``values`` has them (``key_ci_low`` etc.); nothing when the value is undefined."""
+    if values.get(key) is None:
+        return {}
+    out = {key: values[key]}
+    for side in ("low", "high"):
+        if values.get(f"{key}_ci_{side}") is not None:
+            out[f"{key}_{side}"] = values[f"{key}_ci_{side}"]
+    if f"{key}_significant" in values:
+        out[f"{key}_significant"] = values[f"{key}_significant"]
+    return out
+
+
 def headline(scores: dict[str, dict[str, VoiceScore]]) -> dict:
     """``{voice: {system: {metric: value, metric_low: ..., metric_high: ...}}}``, the
     paired difference with ``..._significant`` (1 when its CI excludes 0)."""
@@ -170,15 +184,7 @@ def headline(scores: dict[str, dict[str, VoiceScore]]) -> dict:
                 continue
             row: dict = {}
             for part, key in HEADLINE:
-                values = getattr(sc, part)
-                if values.get(key) is None:
-                    continue
-                row[key] = values[key]
-                for side in ("low", "high"):
-                    if values.get(f"{key}_ci_{side}") is not None:
-                        row[f"{key}_{side}"] = values[f"{key}_ci_{side}"]
-                if f"{key}_significant" in values:
-                    row[f"{key}_significant"] = values[f"{key}_significant"]
+                row.update(headline_entry(getattr(sc, part), key))
             if row:
                 out[voice][system] = row
     return out

@@ -37,6 +37,7 @@ from neshmm.evaluation.tables import (
     column_name,
     control_name,
     headline,
+    headline_entry,
     headline_markdown,
     markdown,
     table,
@@ -204,13 +205,7 @@ def whole_piece_headline(cv: dict, ll: dict) -> dict:
         if per_beat is not None:
             row["heldout_loglik_per_beat_all_voices"] = per_beat
         for key in WHOLE_PIECE_HEADLINE:
-            entry = cv.get(system, {})
-            if entry.get(key) is None:
-                continue
-            row[key] = entry[key]
-            for side in ("low", "high"):
-                if entry.get(f"{key}_ci_{side}") is not None:
-                    row[f"{key}_{side}"] = entry[f"{key}_ci_{side}"]
+            row.update(headline_entry(cv.get(system, {}), key))
         if row:
             out[system] = row
     return out
