@@ -56,7 +56,7 @@ SKELETON = """<!DOCTYPE html>
 
 SCRIPT = '<script data-package="{pkg}" data-version="{version}" data-sha256="{sha}">\n{body}\n</script>'
 SCRIPT_RE = re.compile(
-    r'<script data-package="([\w-]+)" data-version="([\w.-]+)" data-sha256="([0-9a-f]{64})">\n(.*?)\n</script>', re.S
+    r'<script data-package="([\w-]+)" data-version="([\w.-]+)" data-sha256="([0-9a-f]{64})">\n(.*?)\n</script>', re.DOTALL
 )
 # dvc-render's HTML.embed() replaces these anywhere in the template, inside scripts too.
 PLACEHOLDERS = ("{scripts}", "{plot_divs}", "{refresh_tag}")
@@ -85,7 +85,7 @@ def build_page(builds: dict[str, tuple[str, str]]) -> str:
     tags = []
     for pkg in PACKAGES:
         version, body = builds[pkg]
-        if re.search(r"</script|<!--", body, flags=re.I):
+        if re.search(r"</script|<!--", body, flags=re.IGNORECASE):
             raise ValueError(f"{pkg}@{version} contains '</script' or '<!--': it cannot be inlined")
         if any(p in body for p in PLACEHOLDERS):
             raise ValueError(f"{pkg}@{version} contains a dvc-render placeholder {PLACEHOLDERS}")
@@ -109,7 +109,7 @@ def npm_builds(versions: dict[str, str], workdir: Path) -> dict[str, tuple[str, 
     out = {}
     for pkg in PACKAGES:
         with tarfile.open(workdir / f"{pkg}-{versions[pkg]}.tgz") as tar:
-            read = lambda name: tar.extractfile(f"package/{name}").read().decode("utf-8")  # noqa: E731
+            read = lambda name: tar.extractfile(f"package/{name}").read().decode("utf-8")
             out[pkg] = (versions[pkg], read(f"build/{pkg}.min.js"), read("LICENSE"))
     return out
 

@@ -13,7 +13,16 @@ import sys
 import pytest
 
 from neshmm import plots_page
-from neshmm.plots_page import PACKAGES, PAGE, ROOT, VENDOR, build_page, inlined, pinned, sha256
+from neshmm.plots_page import (
+    PACKAGES,
+    PAGE,
+    ROOT,
+    VENDOR,
+    build_page,
+    inlined,
+    pinned,
+    sha256,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +42,7 @@ def test_the_template_inlines_the_three_builds_at_dvc_renders_versions(page: str
 def test_the_readme_records_what_is_inlined_and_the_licences_are_there(page: str):
     readme = (VENDOR / "README.md").read_text()
     for pkg, (version, sha, body) in inlined(page).items():
-        row = re.search(rf"^\| \[{pkg}\]\(https://github\.com/vega/{pkg}\) \| ([\d.]+) \| .*?\| (\d+) \| `([0-9a-f]{{64}})` \| BSD-3-Clause", readme, re.M)
+        row = re.search(rf"^\| \[{pkg}\]\(https://github\.com/vega/{pkg}\) \| ([\d.]+) \| .*?\| (\d+) \| `([0-9a-f]{{64}})` \| BSD-3-Clause", readme, re.MULTILINE)
         assert row, f"no README row for {pkg}"
         assert row.groups() == (version, str(len(body.encode())), sha)
         licence = (VENDOR / f"LICENSE.{pkg}").read_text()

@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import clone_of, dvc
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +37,7 @@ def chromium_offline(page: Path, user_data: Path, budget_ms: int = 10000) -> sub
         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
         f"--virtual-time-budget={budget_ms}", "--dump-dom",
     ]
-    return subprocess.run([str(CHROMIUM), *flags, page.as_uri()], capture_output=True, text=True, timeout=180)
+    return subprocess.run([str(CHROMIUM), *flags, page.as_uri()], capture_output=True, text=True, timeout=180, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +49,7 @@ def plots_page(reproduced_repo: Path, tmp_path_factory) -> Path:
 
 
 def specs_in(page: str) -> list[dict]:
-    return [json.loads(m) for m in re.findall(r"var spec = (\{.*?\});\n", page, flags=re.S)]
+    return [json.loads(m) for m in re.findall(r"var spec = (\{.*?\});\n", page, flags=re.DOTALL)]
 
 
 def spec_by_x(page: str, x: str) -> dict:
@@ -104,7 +103,7 @@ def test_the_cdn_page_draws_nothing_in_the_same_browser(plots_page: Path, tmp_pa
     from dvc_render.vega import VegaRenderer
 
     page = plots_page.read_text(encoding="utf-8")
-    cdn, n = re.subn(r'<script data-package=.*?</script>\n', "", page, flags=re.S)
+    cdn, n = re.subn(r'<script data-package=.*?</script>\n', "", page, flags=re.DOTALL)
     assert n == 3
     cdn = cdn.replace("<title>", VegaRenderer.SCRIPTS + "<title>")
     control = plots_page.with_name("index_cdn.html")
