@@ -62,7 +62,7 @@ def record(index: int, row: dict, base: dict) -> dict:
             figs[v][role] = {
                 "model": name,
                 "heldout_loglik_per_beat": _num(_get(row, f"{v}.{name}.heldout_loglik_per_beat")),
-                "kl_pitch_pooled": _num(_get(row, f"{v}.{name}.kl_pitch_pooled")),
+                "kl_pitch": _num(_get(row, f"{v}.{name}.kl_pitch")),
                 "converged": None if conv is None else bool(conv),
             }
     status = STATES.get(row.get("State"), "failed")

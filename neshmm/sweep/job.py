@@ -191,7 +191,7 @@ def progress_line(result: dict, seconds: float) -> str:
     voices = result["voices"]
     model = {v: voices[v].get("model", {}) for v in result["config"]["voices"] if v in voices}
     ll = " ".join(f"{v} {_fmt(m.get('heldout_loglik_per_beat'), '.3f')}" for v, m in model.items())
-    kl = " ".join(f"{v} {_fmt(m.get('kl_pitch_pooled'), '.4f')}" for v, m in model.items())
+    kl = " ".join(f"{v} {_fmt(m.get('kl_pitch'), '.4f')}" for v, m in model.items())
     tail = "reused from cache" if result["cached"] else f"{seconds:.1f} s"
     label = " ".join(result["overrides"]) or "(defaults)"
     return (

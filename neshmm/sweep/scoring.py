@@ -2,8 +2,8 @@
 
 Only what the sweep table shows: held-out log-likelihood per beat with its CI (the honest
 measure, and comparable across tokenizations, unlike per token; training likelihood
-always favours more states), the pooled KL(reference || generated) of the pitch
-histogram, BIC from the training fit, fit time and convergence. The numbers are computed
+always favours more states), KL(reference || generated) of the pitch histogram (mean
+over pieces), BIC from the training fit, fit time and convergence. The numbers are computed
 exactly as the `evaluate` stage computes them (a test checks they agree), with one difference on
 purpose: the held-out split is the tuning split ``data.tune_split`` (valid), never
 ``evaluate.heldout``, because a sweep *chooses* a configuration and choosing on test would
@@ -60,8 +60,9 @@ def score_run(cfg: Config, tokens_dir, paths: Paths) -> dict:
                 "heldout_loglik_per_token": ll.get("heldout_loglik_per_token"),
                 "heldout_perplexity": ll.get("heldout_perplexity"),
                 "heldout_unknown_tokens": ll.get("heldout_unknown_tokens"),
-                "kl_pitch_pooled": score.kl.get("kl_pitch_pooled"),
-                "kl_pitch_std": score.kl.get("kl_pitch_std"),
+                "kl_pitch": score.kl.get("kl_pitch"),
+                "kl_pitch_low": score.kl.get("kl_pitch_ci_low"),
+                "kl_pitch_high": score.kl.get("kl_pitch_ci_high"),
                 "train_loglik": finite(fit.get("train_loglik")),
                 "bic": finite(fit.get("bic")),
                 "tuned": (fit.get("tuning") or {}).get("chosen"),
@@ -77,7 +78,7 @@ def totals(voices: dict[str, dict]) -> dict:
     out: dict = {}
     for role in ROLES:
         figs = [v[role] for v in voices.values() if role in v and not v[role].get("skipped")]
-        for key in ("heldout_loglik_per_beat", "kl_pitch_pooled", "bic"):
+        for key in ("heldout_loglik_per_beat", "kl_pitch", "bic"):
             vals = [f[key] for f in figs if f.get(key) is not None]
             out[f"{role}_{key}_mean"] = finite(float(np.mean(vals))) if vals else None
         if role == "model":

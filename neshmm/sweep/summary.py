@@ -102,10 +102,12 @@ def table(records: list[dict], voices: list[str]) -> pd.DataFrame:
         }
         for v in voices:
             row[f"loglik_{v}"] = _figure(r, v, "model", "heldout_loglik_per_beat")
+            lo, hi = (_figure(r, v, "model", f"heldout_loglik_per_beat_{side}") for side in ("low", "high"))
+            row[f"loglik_{v}_ci"] = f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else None
         row["loglik_mean"] = r.get("model_heldout_loglik_per_beat_mean")
         for v in voices:
-            row[f"kl_{v}"] = _figure(r, v, "model", "kl_pitch_pooled")
-        row["kl_mean"] = r.get("model_kl_pitch_pooled_mean")
+            row[f"kl_{v}"] = _figure(r, v, "model", "kl_pitch")
+        row["kl_mean"] = r.get("model_kl_pitch_mean")
         for v in voices:
             row[f"bic_{v}"] = _figure(r, v, "model", "bic")
         row["fit_s"] = r.get("fit_seconds")
@@ -144,7 +146,7 @@ def baseline_levels(records: list[dict], voices: list[str]) -> dict:
     out: dict = {"name": None, "loglik": {}, "kl": {}, "varies": False}
     for r in ok:
         out["name"] = out["name"] or r.get("config", {}).get("baseline", {}).get("name")
-    for metric, key in (("loglik", "heldout_loglik_per_beat"), ("kl", "kl_pitch_pooled")):
+    for metric, key in (("loglik", "heldout_loglik_per_beat"), ("kl", "kl_pitch")):
         for v in voices:
             vals = [x for r in ok if (x := _figure(r, v, "baseline", key)) is not None]
             if vals:
@@ -185,7 +187,7 @@ class Summary:
             return head + "; no finished job"
         return (
             f"{head}; best by held-out log-likelihood: job {best['job']} [{best['overrides']}] "
-            f"{best['loglik_mean']:.4f}/token (KL {_num(best['kl_mean'])})"
+            f"{best['loglik_mean']:.4f}/beat (KL {_num(best['kl_mean'])})"
         )
 
     def markdown(self) -> str:
@@ -194,10 +196,13 @@ class Summary:
         best, low_kl = self.best(), self.best("kl_mean", largest=False)
         if best is not None:
             lines.append(
-                f"- **Best configuration** (highest mean held-out log-likelihood per token on `{self.heldout}`, "
+                f"- **Best configuration** (highest mean held-out log-likelihood per beat on `{self.heldout}`, "
                 f"not training likelihood): job {best['job']}, `{best['overrides']}`: "
-                f"{best['loglik_mean']:.4f} (perplexity {math.exp(-best['loglik_mean']):.2f}), "
-                f"KL {_num(best['kl_mean'])}."
+                f"{best['loglik_mean']:.4f}, KL {_num(best['kl_mean'])}; per voice with 95% CI over "
+                f"held-out files: " + ", ".join(
+                    f"{v} {_num(best.get(f'loglik_{v}'))} {best.get(f'loglik_{v}_ci') or ''}".rstrip()
+                    for v in self.voices
+                ) + ". Configurations whose intervals overlap the best one's are not shown to be worse."
             )
         if low_kl is not None:
             lines.append(

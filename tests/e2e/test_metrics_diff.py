@@ -38,7 +38,7 @@ def test_metrics_diff_lists_the_changed_headline_per_voice(two_commits: Path):
     rows = diff["metrics/summary.json"]
     for v in VOICES:
         for key in (f"{v}.hmm.heldout_loglik_per_beat", f"{v}.hmm.heldout_loglik_per_beat_minus_baseline",
-                    f"{v}.hmm.kl_pitch_pooled"):
+                    f"{v}.hmm.kl_pitch"):
             row = rows[key]
             assert set(row) == {"old", "new", "diff"}, key
             assert row["old"] != row["new"]
@@ -66,7 +66,7 @@ def test_metrics_show_flattens_voice_system_metric(repro_copy: Path):
     assert set(data) == set(VOICES)
     assert {"hmm", "markov", "real_valid"} <= set(data["p1"])
     flat = dvc(repro_copy, "metrics", "show").stdout
-    assert "p1.hmm.heldout_loglik_per_beat_low" in flat and "tr.real_valid.kl_pitch_pooled" in flat
+    assert "p1.hmm.heldout_loglik_per_beat_low" in flat and "tr.real_valid.kl_pitch" in flat
 
 
 def test_plots_diff_shows_both_revisions(two_commits: Path, tmp_path: Path):

@@ -108,7 +108,7 @@ def test_sweep_figures_equal_the_dvc_pipeline(grid):
     for v in VOICES:
         for role, name in (("model", "hmm"), ("baseline", "markov")):
             got = job["voices"][v][role]
-            assert got["kl_pitch_pooled"] == pytest.approx(kl[v][name]["kl_pitch_pooled"], rel=1e-12)
+            assert got["kl_pitch"] == pytest.approx(kl[v][name]["kl_pitch"], rel=1e-12)
             assert got["heldout_loglik_per_beat"] == pytest.approx(ll[v][name]["heldout_loglik_per_beat"], rel=1e-12)
 
 
