@@ -78,8 +78,13 @@ CHUNK_TOKENS = 16_384
 # Kernel variants measured on NES-MDB p1 (150k tokens, CPU-ns per T*K^2 at K = 16 / 64 / 128,
 # one thread, machine under load): accumulate-into-row matvecs (`row[j] += a * A[i, j]`) and
 # per-step xi outer products 0.84 / 0.40 / 0.36; the same with xi as one GEMM per sequence
-# 0.76 / 0.35 / 0.31; dot-product matvecs with fastmath reassoc + GEMM xi (kept)
+# 0.76 / 0.35 / 0.31; dot-product matvecs with fastmath reassoc + GEMM xi
 # 0.58 / 0.31 / 0.26; hand-unrolled 8-state blocks 1.47 / 1.21 / 1.18 (LLVM left them scalar).
+# Reassoc was dropped again: a reassociated reduction is vectorised or not depending on
+# run-time checks of the scratch arrays' addresses, which differ per thread and per run, so
+# fits were not bit-identical across thread counts (tests/models/test_estep.py failed in CI
+# at K = 16). Without it every sum has one fixed order; "contract" (FMA) is fixed at compile
+# time and stays.
 LANES = 4
 
 # hmmlearn's forward_scaling raises when a scaled row sums below this.
@@ -123,7 +128,7 @@ def set_threads(n_threads: int | None) -> int:
     return n
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf, scale, beta, start_acc,
               xi_acc, out):
     """Forward then fused backward/statistics pass over tokens ``s0:s1``; returns (loglik, ok).
@@ -134,10 +139,10 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
     ``xi_acc`` (the caller multiplies by the transition matrix once at the end) and each
     posterior row into ``out[rows[t]]``.
 
-    Departures from hmmlearn's C loops, same sums: the matvecs are dot products compiled
-    with fastmath reassoc (vectorised reductions; LLVM leaves K <= 32 scalar otherwise),
-    and the transition sums are one GEMM per sequence over the stored ``B * beta`` rows
-    instead of a rank-1 update per step. Rounding differs at the 1e-15 level per step.
+    Departures from hmmlearn's C loops, same sums: the matvecs are dot products in a fixed
+    order (no reassociation: see the note on kernel variants above), and the transition
+    sums are one GEMM per sequence over the stored ``B * beta`` rows instead of a rank-1
+    update per step. Rounding differs at the 1e-15 level per step.
     """
     n = s1 - s0
     K = startprob.shape[0]
