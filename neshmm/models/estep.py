@@ -80,11 +80,11 @@ CHUNK_TOKENS = 16_384
 # per-step xi outer products 0.84 / 0.40 / 0.36; the same with xi as one GEMM per sequence
 # 0.76 / 0.35 / 0.31; dot-product matvecs with fastmath reassoc + GEMM xi
 # 0.58 / 0.31 / 0.26; hand-unrolled 8-state blocks 1.47 / 1.21 / 1.18 (LLVM left them scalar).
-# Reassoc was dropped again: a reassociated reduction is vectorised or not depending on
-# run-time checks of the scratch arrays' addresses, which differ per thread and per run, so
-# fits were not bit-identical across thread counts (tests/models/test_estep.py failed in CI
-# at K = 16). Without it every sum has one fixed order; "contract" (FMA) is fixed at compile
-# time and stays.
+# The reassoc variant was dropped again: a reassociated reduction is vectorised or not
+# depending on run-time checks of the scratch arrays' addresses, which differ per thread and
+# per run, so fits were not bit-identical across thread counts (tests/models/test_estep.py
+# failed in CI at K = 16). The matvecs are now axpys (element-wise inner loops, vectorised
+# with every sum in one fixed order); "contract" (FMA) is fixed at compile time and stays.
 LANES = 4
 
 # hmmlearn's forward_scaling raises when a scaled row sums below this.
@@ -139,9 +139,9 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
     ``xi_acc`` (the caller multiplies by the transition matrix once at the end) and each
     posterior row into ``out[rows[t]]``.
 
-    Departures from hmmlearn's C loops, same sums: the matvecs are dot products in a fixed
-    order (no reassociation: see the note on kernel variants above), and the transition
-    sums are one GEMM per sequence over the stored ``B * beta`` rows instead of a rank-1
+    Departures from hmmlearn's C loops, same sums: the matvecs are axpys over matrix rows,
+    which vectorise without reassociating a sum (see the note on kernel variants above),
+    and the transition sums are one GEMM per sequence over the stored ``B * beta`` rows instead of a rank-1
     update per step. Rounding differs at the 1e-15 level per step.
     """
     n = s1 - s0
@@ -165,12 +165,15 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
         frame = table[rows[s0 + t]]
         row = alpha[t]
         prev = alpha[t - 1]
+        # row = prev @ A as K axpys over A's rows: the inner loop is element-wise, so it
+        # vectorises without reassociating any sum (each row[j] adds i = 0..K-1 in order).
         for j in range(K):
-            tcol = transmat_t[j]
-            acc = 0.0
-            for i in range(K):
-                acc += prev[i] * tcol[i]
-            row[j] = acc
+            row[j] = 0.0
+        for i in range(K):
+            a = prev[i]
+            arow = transmat[i]
+            for j in range(K):
+                row[j] += a * arow[j]
         total = 0.0
         for j in range(K):
             x = row[j] * frame[j]
@@ -193,14 +196,17 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
             v = vbuf[t + 1]  # kept for the transition sums below
             for j in range(K):
                 v[j] = frame[j] * beta[j]
-            # beta_t[i] = c_t * sum_j A[i, j] v[j]
+            # beta_t[i] = c_t * sum_j A[i, j] v[j], as axpys over the rows of A^T (as above).
             c = scale[t]
             for i in range(K):
-                arow = transmat[i]
-                acc = 0.0
-                for j in range(K):
-                    acc += arow[j] * v[j]
-                beta[i] = acc * c
+                beta[i] = 0.0
+            for j in range(K):
+                vj = v[j]
+                tcol = transmat_t[j]
+                for i in range(K):
+                    beta[i] += vj * tcol[i]
+            for i in range(K):
+                beta[i] *= c
         total = 0.0
         arow_t = alpha[t]
         for k in range(K):
