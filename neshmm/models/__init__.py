@@ -10,6 +10,7 @@ inside methods, so listing and validating models stays fast for every stage.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
@@ -21,14 +22,21 @@ from neshmm.models.base import TokenModel, read_model_file
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def model_names() -> list[str]:
-    """Every registered model name (modules of this package that define ``MODEL``)."""
+@functools.lru_cache(maxsize=1)
+def _registered() -> tuple[str, ...]:
+    """Read once per process: every lookup (config validation, each model file loaded)
+    would otherwise re-read the package's sources."""
     here = Path(__file__).parent
-    return sorted(
+    return tuple(sorted(
         m.name
         for m in pkgutil.iter_modules([str(here)])
         if "\nMODEL = " in (here / f"{m.name}.py").read_text(encoding="utf-8")
-    )
+    ))
+
+
+def model_names() -> list[str]:
+    """Every registered model name (modules of this package that define ``MODEL``)."""
+    return list(_registered())
 
 
 def model_class(name: str, error=ConfigError, where: str = "model.name") -> type[TokenModel]:

@@ -48,28 +48,9 @@ def output_hashes(repo: Path) -> dict[str, str]:
 
 
 def repro_killed_after(repo: Path, args: list[str], delay: float, log: Path) -> str:
-    """Start `dvc repro ARGS` in its own process group; once DVC has started the stage's
-    command, SIGKILL the whole group ``delay`` seconds later.
-
-    Waiting for DVC's "Running stage" line first makes the kill land in the stage (or in
-    DVC's bookkeeping right after it) whatever the machine's speed. Returns "killed", or
-    "finished" when the run was done before the delay was over.
-    """
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dvc", "repro", *args], cwd=repo, env=tool_env(),
-            stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while "Running stage '" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        try:
-            proc.wait(timeout=delay)
-            return "finished"
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return "killed"
+    """:func:`repro_signalled_after` with SIGKILL; returns "killed" or "finished"."""
+    where = repro_signalled_after(repo, args, delay, signal.SIGKILL, log)
+    return "killed" if where == "interrupted" else where
 
 
 def finish_repro(repo: Path, *targets: str) -> None:
@@ -92,8 +73,15 @@ def finish_repro(repo: Path, *targets: str) -> None:
 
 
 def repro_signalled_after(repo: Path, args: list[str], delay: float, sig: int, log: Path) -> str:
-    """Like :func:`repro_killed_after`, with any signal to the whole process group (SIGINT
-    is what a terminal's Ctrl-C sends to DVC and the stage it runs)."""
+    """Start `dvc repro ARGS` in its own process group; once DVC has started the stage's
+    command, send ``sig`` to the whole group ``delay`` seconds later (SIGINT is what a
+    terminal's Ctrl-C sends to DVC and the stage it runs; a run that outlives it a minute
+    is SIGKILLed).
+
+    Waiting for DVC's "Running stage" line first makes the signal land in the stage (or in
+    DVC's bookkeeping right after it) whatever the machine's speed. Returns "interrupted",
+    or "finished" when the run was done before the delay was over.
+    """
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dvc", "repro", *args], cwd=repo, env=tool_env(),
