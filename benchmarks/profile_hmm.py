@@ -41,7 +41,7 @@ def profile_fit(model, X, lengths, top: int) -> tuple[float, str]:
 def main(argv=None) -> int:
     from hmmlearn.hmm import CategoricalHMM
 
-    from neshmm.models.hmm import BatchedCategoricalHMM
+    from neshmm.models.hmmlearn_categorical import BatchedCategoricalHMM
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--voice", default="p1")

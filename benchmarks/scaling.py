@@ -37,7 +37,7 @@ from benchmarks._measure import load_average, render_table
 def make_model(n_symbols, k, iters, threads, stock=None):
     from hmmlearn.hmm import CategoricalHMM
 
-    from neshmm.models.hmm import BatchedCategoricalHMM
+    from neshmm.models.hmmlearn_categorical import BatchedCategoricalHMM
 
     cls = BatchedCategoricalHMM if stock is None else CategoricalHMM
     model = cls(n_components=k, n_features=n_symbols, n_iter=iters, tol=-np.inf, random_state=17,

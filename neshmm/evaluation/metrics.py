@@ -19,8 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.special import logsumexp
-from scipy.stats import entropy, gaussian_kde
 
 N_PITCHES = 128  # MIDI pitch range; also bounds velocities, which are MIDI values too
 N_PITCH_CLASSES = 12
@@ -136,6 +134,8 @@ def histogram_kl(ref_counts, gen_counts, epsilon: float) -> float:
         h_ref = h_ref / h_ref.sum()
         h_gen = gen + epsilon
         h_gen = h_gen / h_gen.sum()
+        from scipy.stats import entropy  # scipy: imported when used (stage start-up, docs/performance.md)
+
         return float(entropy(h_ref, h_gen))
 
 
@@ -333,6 +333,8 @@ def _fit_density(sample: np.ndarray):
     """
     if len(sample) >= 2 and np.ptp(sample) > 0:
         try:
+            from scipy.stats import gaussian_kde
+
             kde = gaussian_kde(sample)
         except np.linalg.LinAlgError:
             return None
@@ -413,6 +415,8 @@ def overlap_and_kl(intra: np.ndarray, inter: np.ndarray, n_grid: int = DEFAULT_N
     for fit, sample, h in zip(fits, (intra, inter), hs):
         logd = _kde_logpdf(grid, sample, h) if fit is not None else _normal_logpdf(grid, float(sample.mean()), h)
         # Renormalize on the grid: trapezoid weights times densities then sum to one.
+        from scipy.special import logsumexp
+
         logd = logd - logsumexp(logd, b=_trapezoid_weights(grid))
         logs.append(logd)
     log_p, log_q = logs

@@ -48,7 +48,6 @@ import zlib
 from typing import Sequence
 
 import numpy as np
-from scipy import integrate, stats
 
 from neshmm.errors import ConfigError, DataError
 from neshmm.evaluation import metrics
@@ -90,6 +89,8 @@ def c_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _kde(sample: np.ndarray, what: str):
+    from scipy import stats  # imported when used: the default (corrected) mode never needs it
+
     try:
         return stats.gaussian_kde(sample)
     except (np.linalg.LinAlgError, ValueError) as exc:
@@ -122,6 +123,8 @@ def toolbox_overlap_area(a: np.ndarray, b: np.ndarray) -> float:
     """
     pa, pb = _scalar_pdf(_kde(a, "intra-set")), _scalar_pdf(_kde(b, "inter-set"))
     lo, hi = min(np.min(a), np.min(b)), max(np.max(a), np.max(b))
+    from scipy import integrate
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", integrate.IntegrationWarning)
         return float(integrate.quad(lambda x: min(pa(x), pb(x)), lo, hi)[0])
@@ -132,6 +135,8 @@ def toolbox_kl(a: np.ndarray, b: np.ndarray, num_sample: int = KL_NUM_SAMPLE) ->
     pa, pb = _kde(a, "intra-set"), _kde(b, "inter-set")
     xa = np.linspace(np.min(a), np.max(a), num_sample)
     xb = np.linspace(np.min(b), np.max(b), num_sample)
+    from scipy import stats
+
     return float(stats.entropy(pa(xa), pb(xb)))
 
 

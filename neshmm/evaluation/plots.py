@@ -8,10 +8,12 @@ they can never disagree.
 from __future__ import annotations
 
 import io
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PITCH_HIST_COLUMNS = ["voice", "pitch", "source", "probability"]
 
@@ -25,6 +27,8 @@ def pitch_hist_table(hists: Mapping[str, Mapping[str, np.ndarray]]) -> pd.DataFr
     periods 0..15 and the pulses' melodies each fill their own panel. Rows are ordered by
     voice as given, then source as given, then pitch, so the CSV is byte-stable.
     """
+    import pandas as pd  # imported when used: stages that import this module start faster
+
     rows = []
     for voice, by_source in hists.items():
         counts = {s: np.asarray(c, dtype=np.float64) for s, c in by_source.items()}

@@ -10,9 +10,12 @@ Writes, for each part (kl, loglik, mgeval):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from neshmm import atomic
 from neshmm.evaluation.scoring import VoiceScore
@@ -76,6 +79,8 @@ def table(scores: dict[str, dict[str, VoiceScore]], part: str, metric: str) -> p
     Columns in which every cell is NaN (e.g. the real-vs-real control in likelihood tables,
     where there is no model to score) are dropped rather than shown as a column of nan.
     """
+    import pandas as pd  # imported when used: stages that import this module start faster
+
     rows = {}
     for voice, by_model in scores.items():
         rows[voice] = {
@@ -196,6 +201,8 @@ def headline(scores: dict[str, dict[str, VoiceScore]]) -> dict:
 
 def headline_markdown(summary: dict) -> str:
     """summary.json as one table: rows voice × system, cells ``value [low, high]``."""
+    import pandas as pd  # imported when used: stages that import this module start faster
+
     keys = [k for _, k in HEADLINE]
     rows = []
     for voice, by_system in summary.items():

@@ -2,7 +2,7 @@
 
 Fitting uses hmmlearn's own EM loop, initialisation, M-step and convergence monitor, with
 one replacement: for ``implementation="scaling"`` the E-step is the compiled kernel of
-:mod:`neshmm.models.estep` (see :class:`BatchedCategoricalHMM`), which computes the same
+:mod:`neshmm.models.estep` (see :mod:`neshmm.models.hmmlearn_categorical`), which computes the same
 sufficient statistics as hmmlearn's, several times faster and on several threads.
 ``implementation="log"`` runs hmmlearn's stock E-step unchanged.
 """
@@ -14,39 +14,16 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-from hmmlearn.hmm import CategoricalHMM
+
+if TYPE_CHECKING:
+    from hmmlearn.hmm import CategoricalHMM
 
 from neshmm import progress
 from neshmm.errors import require
 from neshmm.models.base import TokenModel, _categorical, cdf_without_unk, with_unknown
-from neshmm.models.hmmlearn_estep import KernelEStepMixin
-
-
-class BatchedCategoricalHMM(KernelEStepMixin, CategoricalHMM):
-    """CategoricalHMM whose scaling E-step is :func:`neshmm.models.estep.categorical_estep`.
-
-    Same recursion as hmmlearn's scaling implementation, fused into one compiled pass per
-    sequence; frame probabilities are gathered by token id inside the kernel and the
-    posteriors go straight into the (K, V) emission counts, so neither the (T, K)
-    frame-probability matrix nor the posteriors are built. Log-likelihoods agree with
-    hmmlearn to ~1e-13 relative and fits follow the same path
-    (tests/models/test_estep.py). ``n_workers`` numba threads (0 = one per core) share
-    the sequences; the result is bit-identical for any thread count.
-    """
-
-    def _kernel_estep(self, X, lengths):
-        from neshmm.models import estep  # numba: imported only when a model is fitted
-
-        return estep.categorical_estep(
-            X[:, 0], lengths, self.startprob_, self.transmat_, self.emissionprob_, n_threads=self.n_workers
-        )
-
-    def _accumulate_emission_statistics(self, stats, X, emission) -> None:
-        if "e" in self.params:
-            stats["obs"] += emission
 
 
 @dataclass
@@ -187,7 +164,9 @@ class HMMModel(TokenModel):
             f"use n_components <= {k_max}"
         )
 
-    def _hmm(self, implementation: str | None = None, seed: int | None = None) -> CategoricalHMM:
+    def _hmm(self, implementation: str | None = None, seed: int | None = None) -> "CategoricalHMM":
+        from neshmm.models.hmmlearn_categorical import BatchedCategoricalHMM  # hmmlearn: only when used
+
         model = BatchedCategoricalHMM(
             n_components=self.n_components,
             n_features=self.n_symbols,
@@ -201,7 +180,7 @@ class HMMModel(TokenModel):
         model.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
         return model
 
-    def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int) -> CategoricalHMM:
+    def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int) -> "CategoricalHMM":
         model = self._hmm(seed=seed)
         # One stderr line now and then on a terminal (neshmm.progress); no effect otherwise.
         model.monitor_ = progress.em_monitor(

@@ -15,7 +15,7 @@ from hmmlearn.base import BaseHMM
 from hmmlearn.hmm import CategoricalHMM
 
 from neshmm.models import estep
-from neshmm.models.hmm import BatchedCategoricalHMM
+from neshmm.models.hmmlearn_categorical import BatchedCategoricalHMM
 from neshmm.models.hmmlearn_estep import KernelEStepMixin
 from tests.helpers import real_shaped_tokens, record_estep_logprob
 

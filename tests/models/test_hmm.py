@@ -21,7 +21,8 @@ from hmmlearn.hmm import CategoricalHMM
 
 from neshmm.evaluation import metrics
 from neshmm.models import estep
-from neshmm.models.hmm import BatchedCategoricalHMM, HMMModel
+from neshmm.models.hmm import HMMModel
+from neshmm.models.hmmlearn_categorical import BatchedCategoricalHMM
 
 logging.getLogger("hmmlearn").setLevel(logging.ERROR)
 

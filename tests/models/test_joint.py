@@ -5,7 +5,8 @@ import pytest
 from hmmlearn.hmm import CategoricalHMM
 
 from neshmm.errors import ConfigError, DataError
-from neshmm.models.joint import JointModel, MultiStreamCategoricalHMM, restart_seeds
+from neshmm.models.joint import JointModel, restart_seeds
+from neshmm.models.multistream_hmm import MultiStreamCategoricalHMM
 from helpers import patterned_ids, random_ids
 
 N_SYMBOLS = (5, 4, 6, 3)
