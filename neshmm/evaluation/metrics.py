@@ -134,9 +134,14 @@ def histogram_kl(ref_counts, gen_counts, epsilon: float) -> float:
         h_ref = h_ref / h_ref.sum()
         h_gen = gen + epsilon
         h_gen = h_gen / h_gen.sum()
-        from scipy.stats import entropy  # scipy: imported when used (stage start-up, docs/performance.md)
+        # scipy.stats.entropy(h_ref, h_gen)'s arithmetic (renormalise, rel_entr, sum), bit for
+        # bit, without its argument-checking wrapper: that cost 0.4 ms a call, and evaluate
+        # makes ~13,000 calls (bootstrap resamples), 5 of the demo run's 8 seconds.
+        from scipy.special import rel_entr
 
-        return float(entropy(h_ref, h_gen))
+        h_gen = h_gen / np.sum(h_gen, axis=0, keepdims=True)
+        h_ref = h_ref / np.sum(h_ref, axis=0, keepdims=True)
+        return float(np.sum(rel_entr(h_ref, h_gen), axis=0))
 
 
 def kl_pitch(ref_tokens_list, gen_tokens_list, epsilon: float) -> float:

@@ -38,6 +38,7 @@ token ids, and the output table is the emission counts.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -310,9 +311,16 @@ def _single_threaded_blas():
     A threaded BLAS inside each numba thread oversubscribes the cores (measured: K=64 went
     from 0.35 to 5.2 CPU-ns per T*K^2 on 2 cores with OpenBLAS threads spinning).
     """
-    from threadpoolctl import threadpool_limits  # comes with scikit-learn, hence hmmlearn
+    return _threadpool_controller().limit(limits=1, user_api="blas")
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    """Found once per process: finding the loaded BLAS libraries reads the process's memory
+    map and took 3.4 ms, longer than a whole E-step on a demo voice (2.2 ms)."""
+    from threadpoolctl import ThreadpoolController  # comes with scikit-learn, hence hmmlearn
+
+    return ThreadpoolController()
 
 
 def _run(startprob, transmat, table, rows, lengths, out, out_per_chunk, n_threads, chunk_tokens):
