@@ -28,12 +28,16 @@ Entry points:
   returns posteriors;
 - :func:`categorical_estep` is the categorical fast path: frame probabilities are rows of
   ``emissionprob.T`` gathered by token id inside the kernel, and the posteriors are added
-  into per-chunk emission counts ``(V, K)`` instead of being materialised.
+  into per-chunk emission counts ``(V, K)`` instead of being materialised;
+- :func:`multistream_estep` is the same for several categorical streams per frame (the
+  joint four-voice model): one row per stream is gathered and multiplied, and each
+  posterior is added to every stream's counts.
 
 Both share one kernel: a frame "table" and a row index per time step. For the generic
 path the table is ``frameprob`` itself with rows ``0..T-1`` and the output table is the
 posterior matrix; for the categorical path the table is ``emissionprob.T`` with rows =
-token ids, and the output table is the emission counts.
+token ids, and the output table is the emission counts (with S streams, S rows per step
+into the streams' stacked tables).
 """
 
 from __future__ import annotations
@@ -130,15 +134,32 @@ def set_threads(n_threads: int | None) -> int:
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf, scale, beta, start_acc,
-              xi_acc, out):
+def _frame(table, rows, t, S, fbuf):
+    """The frame probabilities of step ``t`` with ``S`` > 1 streams: the product of table
+    rows ``rows[t*S : t*S+S]`` in stream order, as the model's own ``_compute_likelihood``
+    multiplies them. (With one stream the caller reads the table row itself: returning
+    either a table row or ``fbuf`` from here made K = 16 20 % slower.)"""
+    K = fbuf.shape[0]
+    first = table[rows[t * S]]
+    for j in range(K):
+        fbuf[j] = first[j]
+    for s in range(1, S):
+        other = table[rows[t * S + s]]
+        for j in range(K):
+            fbuf[j] *= other[j]
+    return fbuf
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _sequence(startprob, transmat, transmat_t, table, rows, S, s0, s1, alpha, vbuf, scale, beta, start_acc,
+              xi_acc, out, fbuf, post):
     """Forward then fused backward/statistics pass over tokens ``s0:s1``; returns (loglik, ok).
 
     ``alpha``/``vbuf``/``scale`` are scratch of at least ``s1 - s0`` rows, ``beta`` a
-    scratch vector of length K. Adds the start posterior into ``start_acc``, the
-    unweighted transition sums ``sum_t alpha_t[i] * (B_{t+1} * beta_{t+1})[j]`` into
-    ``xi_acc`` (the caller multiplies by the transition matrix once at the end) and each
-    posterior row into ``out[rows[t]]``.
+    scratch vector of length K, ``fbuf`` and ``post`` too. Adds the start posterior into
+    ``start_acc``, the unweighted transition sums ``sum_t alpha_t[i] * (B_{t+1} *
+    beta_{t+1})[j]`` into ``xi_acc`` (the caller multiplies by the transition matrix once
+    at the end) and each posterior row into ``out[rows[t*S + s]]`` for every stream ``s``.
 
     Departures from hmmlearn's C loops, same sums: the matvecs are axpys over matrix rows,
     which vectorise without reassociating a sum (see the note on kernel variants above),
@@ -149,7 +170,7 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
     K = startprob.shape[0]
     # Forward (hmmlearn forward_scaling): alpha_0 = pi * B_0, alpha_t = (alpha_{t-1} A) * B_t,
     # each row scaled to sum 1; log P = sum_t log(row sum).
-    frame = table[rows[s0]]
+    frame = table[rows[s0]] if S == 1 else _frame(table, rows, s0, S, fbuf)
     total = 0.0
     for j in range(K):
         a = startprob[j] * frame[j]
@@ -163,7 +184,7 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
     for j in range(K):
         alpha[0, j] *= inv
     for t in range(1, n):
-        frame = table[rows[s0 + t]]
+        frame = table[rows[s0 + t]] if S == 1 else _frame(table, rows, s0 + t, S, fbuf)
         row = alpha[t]
         prev = alpha[t - 1]
         # row = prev @ A as K axpys over A's rows: the inner loop is element-wise, so it
@@ -193,7 +214,7 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
         beta[i] = scale[n - 1]
     for t in range(n - 1, -1, -1):
         if t < n - 1:
-            frame = table[rows[s0 + t + 1]]
+            frame = table[rows[s0 + t + 1]] if S == 1 else _frame(table, rows, s0 + t + 1, S, fbuf)
             v = vbuf[t + 1]  # kept for the transition sums below
             for j in range(K):
                 v[j] = frame[j] * beta[j]
@@ -213,19 +234,30 @@ def _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf,
         for k in range(K):
             total += arow_t[k] * beta[k]
         inv = 1.0 / total
-        orow = out[rows[s0 + t]]
-        for k in range(K):
-            orow[k] += arow_t[k] * beta[k] * inv
-        if t == 0:
+        if S == 1:  # the one-stream loops kept apart: through `post` K = 16 ran 30 % slower
+            orow = out[rows[s0 + t]]
             for k in range(K):
-                start_acc[k] += arow_t[k] * beta[k] * inv
+                orow[k] += arow_t[k] * beta[k] * inv
+            if t == 0:
+                for k in range(K):
+                    start_acc[k] += arow_t[k] * beta[k] * inv
+        else:
+            for k in range(K):
+                post[k] = arow_t[k] * beta[k] * inv
+            for s in range(S):
+                orow = out[rows[(s0 + t) * S + s]]
+                for k in range(K):
+                    orow[k] += post[k]
+            if t == 0:
+                for k in range(K):
+                    start_acc[k] += post[k]
     if n > 1:
         xi_acc += np.dot(alpha[: n - 1].T, vbuf[1:n])
     return loglik, True
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _estep_kernel(startprob, transmat, table, rows, offsets, bounds, out, out_per_chunk):
+def _estep_kernel(startprob, transmat, table, rows, S, offsets, bounds, out, out_per_chunk):
     """All chunks in parallel; per-chunk sums added in chunk order.
 
     ``out_per_chunk``: the output table's rows are shared between chunks (categorical
@@ -252,14 +284,16 @@ def _estep_kernel(startprob, transmat, table, rows, offsets, bounds, out, out_pe
         vbuf = np.empty((longest, K))
         scale = np.empty(longest)
         beta = np.empty(K)
+        fbuf = np.empty(K)
+        post = np.empty(K)
         target = out_parts[c] if out_per_chunk else out
         ll = 0.0
         for s in range(first, last):
             s0, s1 = offsets[s], offsets[s + 1]
             if s1 == s0:
                 continue
-            lp, ok = _sequence(startprob, transmat, transmat_t, table, rows, s0, s1, alpha, vbuf, scale, beta,
-                               start_parts[c], xi_parts[c], target)
+            lp, ok = _sequence(startprob, transmat, transmat_t, table, rows, S, s0, s1, alpha, vbuf, scale, beta,
+                               start_parts[c], xi_parts[c], target, fbuf, post)
             if not ok:
                 fail_parts[c] = s
                 break
@@ -328,6 +362,8 @@ def _run(startprob, transmat, table, rows, lengths, out, out_per_chunk, n_thread
     K = len(startprob)
     Kp = table.shape[1]
     offsets = _offsets(lengths, len(rows))
+    S = rows.shape[1]
+    rows = np.ascontiguousarray(rows).reshape(-1)
     bounds = sequence_chunks(lengths, chunk_tokens)
     startprob = _pad_columns(np.reshape(startprob, (1, K)), Kp)[0]
     transmat = _pad_columns(np.vstack([transmat, np.zeros((Kp - K, K))]), Kp)
@@ -335,7 +371,7 @@ def _run(startprob, transmat, table, rows, lengths, out, out_per_chunk, n_thread
         set_threads(n_threads)
     with _single_threaded_blas():
         loglik, nobs, start, trans, failed = _estep_kernel(
-            startprob, transmat, table, rows, offsets, bounds, out, out_per_chunk
+            startprob, transmat, table, rows, S, offsets, bounds, out, out_per_chunk
         )
     if failed >= 0:
         raise UnderflowError(
@@ -356,7 +392,7 @@ def estep(frameprob, lengths, startprob, transmat, n_threads: int | None = None,
     """
     K = len(startprob)
     table = _pad_columns(frameprob, _padded(K))
-    rows = np.arange(len(table), dtype=np.int64)
+    rows = np.arange(len(table), dtype=np.int64).reshape(-1, 1)
     post = np.zeros_like(table)
     loglik, nobs, start, trans = _run(startprob, transmat, table, rows, lengths, post, False,
                                       n_threads, chunk_tokens)
@@ -368,10 +404,38 @@ def categorical_estep(ids, lengths, startprob, transmat, emissionprob, n_threads
     """E-step of a categorical HMM straight from token ids; ``emission`` is counts ``(K, V)``."""
     K = len(startprob)
     table = _pad_columns(np.asarray(emissionprob).T, _padded(K))  # (V, Kp)
-    rows = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+    rows = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1, 1)
     if len(rows) and (rows.min() < 0 or rows.max() >= len(table)):
         raise ValueError(f"token ids must lie in 0..{len(table) - 1}")
     counts = np.zeros_like(table)
     loglik, nobs, start, trans = _run(startprob, transmat, table, rows, lengths, counts, True,
                                       n_threads, chunk_tokens)
     return EStepResult(loglik, nobs, start, trans, np.ascontiguousarray(counts[:, :K].T))
+
+
+def multistream_estep(ids, lengths, startprob, transmat, emissionprobs, n_threads: int | None = None,
+                      chunk_tokens: int | None = None) -> EStepResult:
+    """E-step of a multi-stream categorical HMM (one symbol per stream per frame, streams
+    independent given the state: ``P(x_t | k) = prod_s B_s[k, x_ts]``) from ids ``(T, S)``.
+
+    The categorical fast path for several streams: the streams' tables are stacked into one
+    (``sum_s V_s`` rows) and each frame gathers one row per stream, so neither the ``(T, K)``
+    frame probabilities nor the posteriors are built; ``emission`` is a list of counts
+    ``(K, V_s)``, one per stream. With one stream it is :func:`categorical_estep`.
+    """
+    K = len(startprob)
+    tables = [np.asarray(e, dtype=np.float64).T for e in emissionprobs]
+    sizes = np.array([len(t) for t in tables], dtype=np.int64)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if ids.ndim != 2 or ids.shape[1] != len(tables):
+        raise ValueError(f"ids must have shape (T, {len(tables)}), got {ids.shape}")
+    if len(ids) and ((ids < 0).any() or (ids >= sizes).any()):
+        raise ValueError(f"ids of stream s must lie in 0..n_s - 1, n = {tuple(sizes.tolist())}")
+    stream_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    table = _pad_columns(np.vstack(tables), _padded(K))
+    rows = np.ascontiguousarray(ids + stream_offsets)
+    counts = np.zeros_like(table)
+    loglik, nobs, start, trans = _run(startprob, transmat, table, rows, lengths, counts, True,
+                                      n_threads, chunk_tokens)
+    emission = [np.ascontiguousarray(counts[o: o + n, :K].T) for o, n in zip(stream_offsets.tolist(), sizes.tolist())]
+    return EStepResult(loglik, nobs, start, trans, emission)

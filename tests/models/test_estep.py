@@ -190,3 +190,45 @@ def test_lengths_must_cover_the_frames(frames):
     model = frame_model(FrameHMM, 7, 6)
     with pytest.raises(ValueError, match="sum to the number of frames"):
         estep.estep(frameprob, lengths[:-1], model.startprob_, model.transmat_)
+
+
+def test_multistream_estep_matches_the_generic_path_and_stock_hmmlearn(tokens):
+    """The multi-stream fast path (joint model) gives the statistics of the generic E-step
+    on the product of the streams' frame probabilities, and hmmlearn's log-likelihood."""
+    ids, lengths = tokens
+    rng = np.random.default_rng(3)
+    sizes = (V, 40, 7, 1)  # a one-symbol stream too
+    X = np.column_stack([ids % V, rng.integers(0, 40, len(ids)), rng.integers(0, 7, len(ids)), np.zeros(len(ids), int)])
+    K = 6
+    startprob = rng.dirichlet(np.ones(K))
+    transmat = rng.dirichlet(np.ones(K), size=K)
+    emissions = [rng.dirichlet(np.ones(n), size=K) for n in sizes]
+    frameprob = emissions[0][:, X[:, 0]].T.copy()
+    for s in range(1, len(sizes)):
+        frameprob *= emissions[s][:, X[:, s]].T
+    generic = estep.estep(frameprob, lengths, startprob, transmat, n_threads=1)
+    ours = estep.multistream_estep(X, lengths, startprob, transmat, emissions, n_threads=2, chunk_tokens=500)
+    assert ours.log_likelihood == pytest.approx(generic.log_likelihood, rel=1e-12)
+    assert ours.n_sequences == generic.n_sequences == len(lengths)
+    np.testing.assert_allclose(ours.start, generic.start, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(ours.trans, generic.trans, rtol=1e-10, atol=1e-13)
+    for s, n in enumerate(sizes):
+        expected = np.zeros((K, n))
+        np.add.at(expected.T, X[:, s], generic.emission)
+        np.testing.assert_allclose(ours.emission[s], expected, rtol=1e-10, atol=1e-12, err_msg=f"stream {s}")
+    stock = FrameHMM(n_components=K, implementation="scaling")
+    stock.startprob_, stock.transmat_, stock.frameprob_ = startprob, transmat, frameprob
+    _, ref_logprob = stock._do_estep(np.arange(len(X)).reshape(-1, 1), lengths)
+    assert ours.log_likelihood == pytest.approx(ref_logprob, rel=1e-12)
+    again = estep.multistream_estep(X, lengths, startprob, transmat, emissions, n_threads=1, chunk_tokens=500)
+    assert again.log_likelihood == ours.log_likelihood  # bit-identical for any thread count
+    for a, b in zip(again.emission, ours.emission):
+        assert np.array_equal(a, b)
+
+
+def test_multistream_estep_refuses_ids_out_of_range(tokens):
+    ids, lengths = tokens
+    X = np.column_stack([ids % V, np.full(len(ids), 5)])
+    emissions = [np.full((2, V), 1.0 / V), np.full((2, 5), 0.2)]
+    with pytest.raises(ValueError, match="stream"):
+        estep.multistream_estep(X, lengths, np.full(2, 0.5), np.full((2, 2), 0.5), emissions)
