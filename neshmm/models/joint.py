@@ -296,9 +296,24 @@ class JointModel:
         return m, meta
 
     def _hmm_check(self) -> None:
-        hmm = self._hmm()
-        hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = self.startprob_, self.transmat_, self.emissionprob_
-        hmm._check()
+        """The checks hmmlearn's ``_check`` makes of loaded parameters (shapes, rows summing
+        to 1), in NumPy: loading a model to sample from it should not import hmmlearn and
+        scikit-learn (a second of the sample stage's start-up)."""
+        k = self.n_components
+
+        def stochastic(name: str, a, shape: tuple[int, ...]) -> None:
+            a = np.asarray(a)
+            if a.shape != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+            if not (np.all(a >= 0) and np.allclose(a.sum(axis=-1), 1.0)):
+                raise ValueError(f"{name} must be non-negative and sum to 1 (per row)")
+
+        stochastic("startprob_", self.startprob_, (k,))
+        stochastic("transmat_", self.transmat_, (k, k))
+        if len(self.emissionprob_) != N_STREAMS:
+            raise ValueError("emissionprob_ must have one array per stream")
+        for v, e, n in zip(VOICES, self.emissionprob_, self.n_symbols):
+            stochastic(f"emissionprob_{v}_", e, (k, int(n)))
 
 
 CONFIG_KEYS = ("n_components", "n_iter", "tol", "seed", "n_init", "emission_prior", "frame_beats", "implementation")

@@ -231,3 +231,17 @@ def test_from_config_takes_mappings_and_objects():
     b = JointModel.from_config(SimpleNamespace(n_components=5, frame_beats=0.25, name="joint"), N_SYMBOLS)
     assert a.config_dict() == b.config_dict()
     assert a.n_components == 5 and a.frame_beats == 0.25 and a.n_init == 1
+
+
+@pytest.mark.parametrize("break_it, what", [
+    (lambda m: setattr(m, "transmat_", m.transmat_ * 0.5), "transmat_ must be non-negative and sum to 1"),
+    (lambda m: setattr(m, "startprob_", m.startprob_[:-1] / m.startprob_[:-1].sum()), "startprob_ must have shape"),
+    (lambda m: setattr(m, "emissionprob_", m.emissionprob_[:2] + (m.emissionprob_[2][:, :-1],) + m.emissionprob_[3:]),
+     "emissionprob_tr_ must have shape"),
+])
+def test_load_refuses_parameters_hmmlearn_would_refuse(tmp_path, break_it, what):
+    m = fitted()
+    break_it(m)
+    m.save(tmp_path / "bad.npz")
+    with pytest.raises(DataError, match=f"bad.npz: not a usable joint model file .*{what}"):
+        JointModel.load(tmp_path / "bad.npz")
