@@ -17,9 +17,16 @@ zero-length notes are kept here and dropped by :mod:`neshmm.data.voices`.
 Every malformed input raises :class:`MidiReadError` and nothing else, so a corpus walk can
 skip and count bad files; files above :data:`MAX_FILE_BYTES` are refused before reading.
 
-Writing still goes through miditoolkit: symusic 0.6 writes tempo and time signatures into
-the first voice track and numbers channels by track position, so it cannot write NES-MDB's
-separate conductor track, which the demo corpus reproduces (``tests/test_demo_corpus.py``).
+Writing goes through symusic too, so the project has one MIDI implementation (and 150
+demo-sized songs are encoded in 0.09 s instead of miditoolkit/mido's 2.7 s). symusic 0.6 cannot write NES-MDB's layout in
+one go: it puts tempo and time signatures into the first voice track, where NES-MDB (and
+every stage that reads the demo corpus as NES-MDB, ``tests/data/test_demo_corpus.py``) has
+a separate conductor track. So, mirroring the reader, symusic writes the tracks and this
+module assembles the type-1 file: the voices come from one tempo-less score (one ``MTrk``
+chunk per voice, on the channel NES-MDB uses), the conductor from two scores whose events
+are joined (symusic puts a time signature before a tempo at the same tick, NES-MDB the
+tempo first), and the ``MThd`` header is ours. The symusic behaviour this relies on sits in
+:func:`_symusic_chunks`.
 Files are written to a temporary file renamed into place, so a killed writer never leaves a
 truncated MIDI file.
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,6 +160,12 @@ def read_midi(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Song:
     return parse_midi_bytes(data)
 
 
+# The biggest tick a written event may have: symusic writes a delta time past 2**28 - 1 (the
+# largest 4-byte variable-length quantity) wrapped, so a later note would come back early.
+MAX_WRITE_TICK = 2**28 - 1
+_END_OF_TRACK_AT_NEXT_TICK = b"\x01\xff\x2f\x00"
+
+
 def write_midi(
     path: str | os.PathLike,
     voices: dict[str, np.ndarray],
@@ -164,41 +178,127 @@ def write_midi(
 
     Every voice in ``programs`` gets a track, in that order, even when it has no notes:
     NES-MDB files always carry all four tracks (a silent voice is an empty track), and
-    miditoolkit numbers channels by track position, so leaving a track out would move the
-    later voices onto the wrong channels. ``control_changes`` maps a voice to
-    ``(tick, number, value)`` triples (NES-MDB's CC 11 volume and CC 12 timbre); they are
-    only written on voices that have notes, as in NES-MDB. The end of the song is marked
-    by a 1/1 time signature like NES-MDB.
-    """
-    import miditoolkit
-    from miditoolkit.midi.containers import (
-        ControlChange,
-        Instrument,
-        Note,
-        TempoChange,
-        TimeSignature,
-    )
+    channels are numbered by track position (9 skipped; the noise voice ``no`` is the drum
+    channel 9), so leaving a track out would move the later voices onto the wrong channels.
+    ``control_changes`` maps a voice to ``(tick, number, value)`` triples (NES-MDB's CC 11
+    volume and CC 12 timbre); they are only written on voices that have notes, as in
+    NES-MDB. The end of the song (``end_tick``, by default the last note end) is marked by a
+    1/1 time signature like NES-MDB.
 
-    midi = miditoolkit.MidiFile(ticks_per_beat=ticks_per_beat)
-    midi.tempo_changes = [TempoChange(120.0, 0)]
+    The bytes are those miditoolkit wrote before (for notes sorted by start; otherwise
+    only simultaneous note-offs are in another order), so files written before and after
+    the switch to symusic read the same everywhere. A zero-length note is not written: it
+    has no sound, and miditoolkit put its note-off first, leaving a note-on that took the
+    next note-off of its pitch. Values MIDI cannot hold raise ValueError rather than being
+    written wrapped.
+    """
+    import symusic
+
+    if not 1 <= ticks_per_beat <= 0x7FFF:
+        raise ValueError(f"ticks_per_beat must be in 1..32767, got {ticks_per_beat}")
     control_changes = control_changes or {}
+    score = symusic.Score(int(ticks_per_beat))
     last = 0
     for name, program in programs.items():
-        inst = Instrument(program=program, is_drum=(name == "no"), name=name)
-        midi.instruments.append(inst)
+        if not name.isascii():
+            raise ValueError(f"track name {name!r} is not ASCII")
+        if not 0 <= program <= 127:
+            raise ValueError(f"{name}: program {program} outside 0..127")
+        track = symusic.Track(name, int(program), name == "no")
         notes = voices.get(name)
-        if notes is None or len(notes) == 0:
-            continue
-        inst.notes = [Note(int(v), int(p), int(s), int(e)) for s, e, p, v in notes]
-        inst.control_changes = [
-            ControlChange(int(number), int(value), int(tick))
-            for tick, number, value in control_changes.get(name, ())
-        ]
-        last = max(last, int(notes[:, 1].max()))
-    end = last if end_tick is None else end_tick
-    midi.time_signature_changes = [TimeSignature(4, 4, 0)]
-    if end > 0:
-        midi.time_signature_changes.append(TimeSignature(1, 1, end))
-    midi.max_tick = end + 1
+        if notes is not None and len(notes):
+            notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4)
+            track.notes = _note_list(name, notes)
+            track.controls = _control_list(name, control_changes.get(name, ()))
+            last = max(last, int(notes[:, 1].max()))
+        score.tracks.append(track)
+    end = last if end_tick is None else int(end_tick)
+    if end > MAX_WRITE_TICK:
+        raise ValueError(f"end_tick {end} past {MAX_WRITE_TICK}")
+    chunks = [_conductor_chunk(end)] + _symusic_chunks(score, len(programs))
+    header = struct.pack(">4sIHHH", b"MThd", 6, 1, len(chunks), ticks_per_beat)
     with atomic_path(path) as tmp:
-        midi.dump(str(tmp))
+        tmp.write_bytes(header + b"".join(chunks))
+
+
+def _check(what: str, values: np.ndarray, lo: int, hi: int) -> None:
+    """symusic stores ticks as int32 and pitches as int8 and would wrap what does not fit."""
+    if len(values) and (values.min() < lo or values.max() > hi):
+        raise ValueError(f"{what} outside {lo}..{hi}")
+
+
+def _note_list(name: str, notes: np.ndarray):
+    """symusic keeps notes in the order given (stably by start): sorting them by (start,
+    end) here gives simultaneous note-ons in end order, as miditoolkit wrote them."""
+    import symusic
+
+    _check(f"{name}: note ticks", notes[:, :2], 0, MAX_WRITE_TICK)
+    _check(f"{name}: pitches", notes[:, 2], 0, 127)
+    _check(f"{name}: velocities", notes[:, 3], 0, 127)
+    if (notes[:, 1] < notes[:, 0]).any():
+        raise ValueError(f"{name}: a note ends before it starts")
+    notes = notes[np.lexsort((notes[:, 1], notes[:, 0]))]
+    notes = notes[notes[:, 1] > notes[:, 0]]
+    return symusic.Note.from_numpy(
+        notes[:, 0].astype(np.int32),
+        (notes[:, 1] - notes[:, 0]).astype(np.int32),
+        notes[:, 2].astype(np.int8),
+        notes[:, 3].astype(np.int8),
+    )
+
+
+def _control_list(name: str, triples):
+    """symusic sorts control changes stably by tick, as miditoolkit did: no sort here."""
+    import symusic
+
+    cc = np.asarray(list(triples), dtype=np.int64).reshape(-1, 3)
+    _check(f"{name}: control change ticks", cc[:, 0], 0, MAX_WRITE_TICK)
+    _check(f"{name}: control change numbers and values", cc[:, 1:], 0, 127)
+    return symusic.ControlChange.from_numpy(
+        cc[:, 0].astype(np.int32), cc[:, 1].astype(np.uint8), cc[:, 2].astype(np.uint8)
+    )
+
+
+def _conductor_chunk(end: int) -> bytes:
+    """NES-MDB's conductor track: tempo 120 and 4/4 at tick 0, 1/1 at ``end`` if > 0.
+
+    symusic writes a time signature before a tempo at the same tick; NES-MDB (and
+    miditoolkit) write the tempo first. So the tempo and the time signatures are written as
+    two tracks and joined: the tempo's track holds one event at tick 0 and its end of track
+    one tick later, so without that end of track it is a prefix of a track whose next
+    event (the 4/4, delta 0) is also at tick 0.
+    """
+    import symusic
+
+    tempo = symusic.Score()  # ticks per beat do not matter inside a track
+    tempo.tempos.append(symusic.Tempo(0, mspq=500_000))
+    signatures = symusic.Score()
+    signatures.time_signatures.append(symusic.TimeSignature(0, 4, 4))
+    if end > 0:
+        signatures.time_signatures.append(symusic.TimeSignature(end, 1, 1))
+    (head,) = _symusic_chunks(tempo, 1)
+    (tail,) = _symusic_chunks(signatures, 1)
+    if not head.endswith(_END_OF_TRACK_AT_NEXT_TICK):
+        raise RuntimeError("symusic wrote an unexpected tempo track (see _symusic_chunks)")
+    body = head[8 : -len(_END_OF_TRACK_AT_NEXT_TICK)] + tail[8:]
+    return b"MTrk" + len(body).to_bytes(4, "big") + body
+
+
+def _symusic_chunks(score, n_tracks: int) -> list[bytes]:
+    """The ``MTrk`` chunks (header included) symusic writes for ``score``.
+
+    Relies on symusic 0.6 behaviour its documentation does not promise (pin:
+    ``symusic<0.7``), all guarded by
+    ``tests/data/test_midi_io.py::test_symusic_writer_behaviour_we_rely_on``: a score
+    without tempos or time signatures writes one chunk per track, in order, each opened by
+    its name (if any) and program change at tick 0, even without notes; channels by
+    position, 9 skipped, a drum track on 9; a score without tracks writes its tempos or time
+    signatures as one chunk; events sorted stably by tick from the order name, program
+    change, control changes, then each note's note-on and note-off (velocity kept) in the
+    order given; running status; end of track one tick after the last event.
+    """
+    data = score.dumps_midi()
+    chunks = [data[start - 8 : end] for start, end in scan_chunks(data).tracks]
+    if len(chunks) != n_tracks:
+        raise RuntimeError(f"symusic wrote {len(chunks)} tracks for {n_tracks} (see _symusic_chunks)")
+    return chunks

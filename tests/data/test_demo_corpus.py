@@ -18,7 +18,7 @@ import miditoolkit
 import numpy as np
 import pytest
 
-from neshmm.data.demo_corpus import TICKS_PER_BEAT, generate_corpus, generate_song
+from neshmm.data.demo_corpus import TICKS_PER_BEAT, _compose, generate_corpus, generate_song
 from neshmm.data.midi_io import read_midi, write_midi
 from neshmm.data.voices import PROGRAMS, VOICES
 
@@ -258,6 +258,53 @@ def test_write_midi_still_works_without_control_changes(tmp_path):
     np.testing.assert_array_equal(song.tracks[3].notes, voices["tr"])
     signatures = miditoolkit.MidiFile(str(tmp_path / "x.mid")).time_signature_changes
     assert [(s.numerator, s.time) for s in signatures] == [(4, 0), (1, 250)]
+
+
+def miditoolkit_write(voices, ticks_per_beat, programs, end_tick=None, control_changes=None) -> bytes:
+    """The miditoolkit writer write_midi had before it wrote through symusic, kept as the
+    reference for the layout (NES-MDB's, which pretty_midi and miditoolkit write alike)."""
+    import io
+
+    from miditoolkit.midi.containers import ControlChange, Instrument, Note, TempoChange, TimeSignature
+
+    midi = miditoolkit.MidiFile(ticks_per_beat=ticks_per_beat)
+    midi.tempo_changes = [TempoChange(120.0, 0)]
+    last = 0
+    for name, program in programs.items():
+        inst = Instrument(program=program, is_drum=(name == "no"), name=name)
+        midi.instruments.append(inst)
+        notes = voices.get(name)
+        if notes is None or len(notes) == 0:
+            continue
+        inst.notes = [Note(int(v), int(p), int(s), int(e)) for s, e, p, v in notes]
+        inst.control_changes = [ControlChange(n, v, t) for t, n, v in (control_changes or {}).get(name, ())]
+        last = max(last, int(notes[:, 1].max()))
+    end = last if end_tick is None else end_tick
+    midi.time_signature_changes = [TimeSignature(4, 4, 0)] + ([TimeSignature(1, 1, end)] if end > 0 else [])
+    out = io.BytesIO()
+    midi.dump(file=out)
+    return out.getvalue()
+
+
+def test_write_midi_writes_the_bytes_the_miditoolkit_writer_wrote(tmp_path):
+    """symusic's chunks assembled by write_midi are byte for byte what miditoolkit/mido
+    wrote (running status included), on demo songs and on the layout's edge cases: silent
+    voices, no control changes, an end marker before or after the last note, no notes."""
+    cases = []
+    for i in range(6):
+        song = _compose(np.random.default_rng([0, 0, i]))
+        cases.append((song.notes, TICKS_PER_BEAT, PROGRAMS, song.end_tick, song.control_changes))
+    notes = cases[0][0]
+    cases += [
+        ({"p1": notes["p1"], "no": notes["no"]}, TICKS_PER_BEAT, PROGRAMS, None, cases[0][4]),
+        ({"tr": notes["tr"]}, 480, PROGRAMS, 1000, None),
+        ({"tr": notes["tr"]}, 480, PROGRAMS, int(notes["tr"][-1, 1]) + 12345, None),
+        ({}, 480, PROGRAMS, None, None),
+        ({}, 480, PROGRAMS, 960, None),
+    ]
+    for k, args in enumerate(cases):
+        write_midi(tmp_path / f"{k}.mid", *args)
+        assert (tmp_path / f"{k}.mid").read_bytes() == miditoolkit_write(*args), k
 
 
 @pytest.mark.nesmdb

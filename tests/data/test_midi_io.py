@@ -1,5 +1,6 @@
-"""The MIDI reader: symusic's pairing rules as we rely on them, bounds on size and time,
-and a MidiReadError with a reason for everything symusic rejects."""
+"""The MIDI reader and writer: symusic's pairing rules and writing behaviour as we rely on
+them, bounds on size and time, and a MidiReadError with a reason for everything symusic
+rejects."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from neshmm.data.midi_io import MAX_FILE_BYTES, MidiReadError, parse_midi_bytes, read_midi
-from neshmm.data.midi_scan import MAX_TICK
+from neshmm.data.midi_io import MAX_FILE_BYTES, MAX_WRITE_TICK, MidiReadError, parse_midi_bytes, read_midi, write_midi
+from neshmm.data.midi_scan import MAX_TICK, _events, scan_chunks
+from neshmm.data.voices import PROGRAMS
 
 from helpers import TPB, chunk, conductor, name_event, note_track, smf, track, vlq
 
@@ -142,9 +144,6 @@ def test_ticks_past_int32_are_unsupported_not_wrapped():
 
 
 def test_written_file_reads_back_the_same_notes(tmp_path):
-    from neshmm.data.midi_io import write_midi
-    from neshmm.data.voices import PROGRAMS
-
     rng = np.random.default_rng(5)
     starts = np.cumsum(rng.integers(TPB, 2 * TPB, 300))  # monophonic, as NES voices are
     notes = np.stack([starts, starts + rng.integers(1, TPB, 300), rng.integers(1, 128, 300), rng.integers(1, 16, 300)], 1)
@@ -152,3 +151,116 @@ def test_written_file_reads_back_the_same_notes(tmp_path):
     song = read_midi(tmp_path / "w.mid")
     assert [(t.name, t.program, t.channel) for t in song.tracks][-1] == ("no", 121, 9)
     np.testing.assert_array_equal(song.tracks[-1].notes, notes)
+
+
+def raw_events(chunk: bytes) -> list[tuple]:
+    """(tick, status, a, b, meta type, meta payload) of one MTrk chunk, by our own byte walk."""
+    return [(t, s, a, b, m, chunk[p0:p1]) for t, s, a, b, m, p0, p1 in _events(chunk, 8, len(chunk))]
+
+
+def chunks_of(data: bytes) -> list[bytes]:
+    return [data[start - 8 : end] for start, end in scan_chunks(data).tracks]
+
+
+EOT = 0x2F
+
+
+def test_symusic_writer_behaviour_we_rely_on():
+    """Guards neshmm.data.midi_io._symusic_chunks (pin: symusic<0.7): what symusic 0.6
+    writes for a score, from which write_midi assembles NES-MDB's layout."""
+    import symusic
+
+    from neshmm.data.midi_io import _symusic_chunks
+
+    score = symusic.Score(TPB)
+    first = symusic.Track("a", 80, False)
+    for tick, duration, pitch, velocity in [(0, 10, 60, 9), (10, 5, 62, 7), (10, 5, 61, 6)]:
+        first.notes.append(symusic.Note(tick, duration, pitch, velocity))
+    for tick, number, value in [(10, 11, 5), (0, 12, 1), (10, 12, 2)]:
+        first.controls.append(symusic.ControlChange(tick, number, value))
+    score.tracks.extend([first, symusic.Track("", 81, False), symusic.Track("c", 38, False)])
+    score.tracks.append(symusic.Track("d", 121, True))
+    a, silent, c, drum = _symusic_chunks(score, 4)  # one chunk per track, empty ones too
+    assert raw_events(a) == [  # stable by tick from: name, program, controls, (on, off) per note
+        (0, 0xFF, 0, 0, 0x03, b"a"), (0, 0xC0, 80, 0, None, b""), (0, 0xB0, 12, 1, None, b""),
+        (0, 0x90, 60, 9, None, b""), (10, 0xB0, 11, 5, None, b""), (10, 0xB0, 12, 2, None, b""),
+        (10, 0x80, 60, 9, None, b""), (10, 0x90, 62, 7, None, b""), (10, 0x90, 61, 6, None, b""),
+        (15, 0x80, 62, 7, None, b""), (15, 0x80, 61, 6, None, b""), (16, 0xFF, 0, 0, EOT, b""),
+    ]
+    assert b"\x00\x90\x3e\x07\x00\x3d\x06" in a, "running status, as mido wrote"
+    # no name event without a name; channels by position, 9 skipped, the drum track on 9
+    assert raw_events(silent) == [(0, 0xC1, 81, 0, None, b""), (1, 0xFF, 0, 0, EOT, b"")]
+    assert raw_events(c)[1] == (0, 0xC2, 38, 0, None, b"")
+    assert raw_events(drum)[1] == (0, 0xC9, 121, 0, None, b"")
+
+    tempo = symusic.Score(TPB)
+    tempo.tempos.append(symusic.Tempo(0, mspq=500_000))
+    assert _symusic_chunks(tempo, 1) == [b"MTrk\x00\x00\x00\x0b\x00\xff\x51\x03\x07\xa1\x20\x01\xff\x2f\x00"]
+    signatures = symusic.Score(TPB)
+    signatures.time_signatures.extend([symusic.TimeSignature(0, 4, 4), symusic.TimeSignature(300, 1, 1)])
+    (chunk,) = _symusic_chunks(signatures, 1)
+    assert raw_events(chunk) == [
+        (0, 0xFF, 0, 0, 0x58, b"\x04\x02\x18\x08"), (300, 0xFF, 0, 0, 0x58, b"\x01\x00\x18\x08"),
+        (301, 0xFF, 0, 0, EOT, b""),
+    ]
+
+
+def test_written_layout_event_by_event(tmp_path):
+    """The conductor (tempo first, then 4/4, 1/1 at the end, end of track one tick later)
+    and the voices, as write_midi assembles them from symusic's chunks."""
+    path = tmp_path / "x.mid"
+    notes = np.array([[5, 10, 60, 9], [0, 20, 62, 8], [5, 7, 64, 7]])  # out of order on purpose
+    write_midi(path, {"p1": notes, "no": notes[:1]}, 480, PROGRAMS, end_tick=40,
+               control_changes={"p1": [(5, 11, 3), (0, 12, 2)], "p2": [(0, 11, 1)]})
+    data = path.read_bytes()
+    assert data[:14] == b"MThd\x00\x00\x00\x06\x00\x01\x00\x05\x01\xe0"
+    conductor, p1, p2, tr, no = chunks_of(data)
+    assert raw_events(conductor) == [
+        (0, 0xFF, 0, 0, 0x51, b"\x07\xa1\x20"), (0, 0xFF, 0, 0, 0x58, b"\x04\x02\x18\x08"),
+        (40, 0xFF, 0, 0, 0x58, b"\x01\x00\x18\x08"), (41, 0xFF, 0, 0, EOT, b""),
+    ]
+    assert raw_events(p1) == [  # at one tick: controls, note-offs, note-ons (by end)
+        (0, 0xFF, 0, 0, 0x03, b"p1"), (0, 0xC0, 80, 0, None, b""), (0, 0xB0, 12, 2, None, b""),
+        (0, 0x90, 62, 8, None, b""), (5, 0xB0, 11, 3, None, b""), (5, 0x90, 64, 7, None, b""),
+        (5, 0x90, 60, 9, None, b""), (7, 0x80, 64, 7, None, b""), (10, 0x80, 60, 9, None, b""),
+        (20, 0x80, 62, 8, None, b""), (21, 0xFF, 0, 0, EOT, b""),
+    ]
+    # a silent voice: an empty track, its control changes not written
+    assert raw_events(p2) == [(0, 0xFF, 0, 0, 0x03, b"p2"), (0, 0xC1, 81, 0, None, b""), (1, 0xFF, 0, 0, EOT, b"")]
+    assert raw_events(tr)[1][:3] == (0, 0xC2, 38) and raw_events(no)[1][:3] == (0, 0xC9, 121)
+    write_midi(path, {}, 480, PROGRAMS)  # nothing at all: no 1/1 end marker
+    assert raw_events(chunks_of(path.read_bytes())[0]) == [
+        (0, 0xFF, 0, 0, 0x51, b"\x07\xa1\x20"), (0, 0xFF, 0, 0, 0x58, b"\x04\x02\x18\x08"),
+        (1, 0xFF, 0, 0, EOT, b""),
+    ]
+
+
+def test_a_zero_length_note_is_not_written_and_steals_no_later_note_off(tmp_path):
+    """miditoolkit wrote a zero-length note's note-off before its note-on: the dangling
+    note-on then took the next note-off of its pitch, turning [10, 20] into [0, 20]."""
+    write_midi(tmp_path / "z.mid", {"p1": np.array([[0, 0, 60, 5], [10, 20, 60, 9]])}, TPB, PROGRAMS)
+    song = read_midi(tmp_path / "z.mid")
+    assert song.tracks[1].notes.tolist() == [[10, 20, 60, 9]] and song.end_tick == 20
+
+
+@pytest.mark.parametrize(
+    "voices,kwargs,words",
+    [
+        ({"p1": [[0, 10, 128, 9]]}, {}, "pitches"),
+        ({"p1": [[0, 10, 60, -1]]}, {}, "velocities"),
+        ({"p1": [[-1, 10, 60, 9]]}, {}, "note ticks"),
+        ({"p1": [[0, MAX_WRITE_TICK + 1, 60, 9]]}, {}, "note ticks"),  # symusic would wrap it
+        ({"p1": [[10, 5, 60, 9]]}, {}, "ends before it starts"),
+        ({"p1": [[0, 10, 60, 9]]}, {"control_changes": {"p1": [(0, 11, 128)]}}, "control change numbers"),
+        ({"p1": [[0, 10, 60, 9]]}, {"control_changes": {"p1": [(-5, 11, 1)]}}, "control change ticks"),
+        ({}, {"end_tick": MAX_WRITE_TICK + 1}, "end_tick"),
+        ({}, {"ticks_per_beat": 0x8000}, "ticks_per_beat"),  # the SMPTE bit
+        ({}, {"programs": {"p1": 128}}, "program"),
+        ({}, {"programs": {"pé": 80}}, "ASCII"),
+    ],
+)
+def test_write_midi_refuses_what_midi_cannot_hold_and_writes_nothing(tmp_path, voices, kwargs, words):
+    args = dict(ticks_per_beat=TPB, programs=PROGRAMS) | kwargs
+    with pytest.raises(ValueError, match=words):
+        write_midi(tmp_path / "x.mid", {v: np.array(n) for v, n in voices.items()}, **args)
+    assert list(tmp_path.iterdir()) == []
