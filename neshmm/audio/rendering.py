@@ -174,11 +174,12 @@ def render_piece(piece: Piece, out: Path, sample_rate: int, voicing: Voicing, ga
 
 def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicing, gain: float, jobs: int) -> list[dict]:
     """Render every piece (in parallel when jobs > 1), printing one line per finished file."""
-    from joblib import Parallel, delayed
+    from functools import partial
 
-    results = Parallel(n_jobs=min(jobs, max(len(pieces), 1)), return_as="generator")(
-        delayed(render_piece)(p, out, sample_rate, voicing, gain) for p in pieces
-    )
+    from neshmm.parallel import ordered_map
+
+    results = ordered_map(partial(render_piece, out=out, sample_rate=sample_rate, voicing=voicing, gain=gain),
+                          pieces, jobs)
     entries = []
     for i, result in enumerate(results, 1):
         e = result["entry"]

@@ -271,6 +271,11 @@ def check_failures(splits: dict[str, dict], folders: dict[str, Path], max_failed
             )
 
 
+def parse_pair(path_and_name: tuple[Path, str]) -> FileResult:
+    """:func:`parse_file` of one (path, name) pair: the shape a parallel map hands over."""
+    return parse_file(*path_and_name)
+
+
 def parse_folder(folder: Path, jobs: int, errors: list[str] | None = None) -> list[FileResult]:
     """Parse every MIDI file under ``folder`` (in parallel for big folders), in name order."""
     paths = find_midi_files(folder, errors)
@@ -278,11 +283,9 @@ def parse_folder(folder: Path, jobs: int, errors: list[str] | None = None) -> li
     if jobs == 1 or len(paths) < 64:
         results = (parse_file(p, n) for p, n in zip(paths, names))
     else:
-        from joblib import Parallel, delayed
+        from neshmm.parallel import ordered_map
 
-        results = Parallel(n_jobs=jobs, batch_size=64, return_as="generator")(
-            delayed(parse_file)(p, n) for p, n in zip(paths, names)
-        )
+        results = ordered_map(parse_pair, zip(paths, names), jobs, chunksize=64)
     bar = Progress(f"prepare {folder}", len(paths), "files")  # stderr lines on a terminal only
     out = []
     for r in results:

@@ -29,6 +29,7 @@ from neshmm.data.corpus import (
     effective_jobs,
     missing_corpus_message,
     parse_file,
+    parse_pair,
     report_totals,
     split_report,
     summary_line,
@@ -61,9 +62,9 @@ def parse_listed(folder: Path, split: SplitManifest, jobs: int) -> list[FileResu
     if jobs == 1 or len(todo) < PARALLEL_MIN_FILES:
         parsed = [parse_file(p, n) for p, n in todo]
     else:
-        from joblib import Parallel, delayed
+        from neshmm.parallel import ordered_map
 
-        parsed = Parallel(n_jobs=jobs, batch_size=64)(delayed(parse_file)(p, n) for p, n in todo)
+        parsed = list(ordered_map(parse_pair, todo, jobs, chunksize=64))
     by_name = {r.name: r for r in parsed}
     return [
         by_name[e.name] if e.skip is None else FileResult(e.name, skipped=e.skip, detail=e.detail)
