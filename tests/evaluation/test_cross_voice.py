@@ -222,3 +222,13 @@ def test_bad_notes_are_data_errors():
         cv.piece_features({"p1": np.zeros((3, 3), np.int64)}, TPB)
     with pytest.raises(DataError, match="ticks_per_beat"):
         cv.piece_features(octaves_piece(), 0)
+
+
+def test_precomputed_reference_features_give_the_same_scores():
+    gen = [octaves_piece(), {"p1": line([60, 62, 64]), "tr": line([48, 50, 52])}]
+    ref = [octaves_piece(), octaves_piece()]
+    features = cv.features_of(ref, TPB, cv.DEFAULT_TOLERANCE_BEATS)
+    assert cv.cross_voice_scores(gen, ref, TPB, n_boot=50, seed=3, reference_features=features) == \
+        cv.cross_voice_scores(gen, ref, TPB, n_boot=50, seed=3)
+    with pytest.raises(DataError, match="reference_features"):
+        cv.cross_voice_scores(gen, ref, TPB, n_boot=50, reference_features=features[:1])

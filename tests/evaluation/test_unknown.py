@@ -99,3 +99,14 @@ def test_decompose_hmm_known_part_is_the_hmm_with_unknown_tokens_unobserved():
     unobserved = emission / emission[:, 1:].sum(axis=1, keepdims=True)
     unobserved[:, 0] = 1.0
     assert parts.known_loglik == pytest.approx(hmm_path_sum(start, trans, unobserved, seq))
+
+
+def test_file_good_turing_matches_a_direct_count_on_random_files():
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(1, 40, size=60)
+    ids = rng.integers(0, 90, size=lengths.sum())
+    files = np.repeat(np.arange(len(lengths)), lengths)
+    in_files = {t: len(set(files[ids == t])) for t in set(ids.tolist()) if t != 0}
+    known = [t for t in ids.tolist() if t != 0]
+    expected = sum(in_files[t] == 1 for t in known) / len(known)
+    assert file_good_turing(ids, lengths) == pytest.approx(expected, rel=1e-15)
