@@ -5,18 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from helpers import clone_of, dvc, init_repo, sh
 
 
 @pytest.fixture(scope="session")
-def reproduced_repo(tmp_path_factory) -> Path:
+def reproduced_repo(tmp_path_factory, worker_id) -> Path:
     """A repo where `dvc repro` has run once on the small demo and everything is committed.
 
-    Session-scoped because a repro is the expensive part; tests that change it work on a
-    copy from :func:`clone_of`.
+    Built once per test session, whatever the number of xdist workers (the first worker to
+    need it builds it under a file lock; each worker then works on its own copy, so two
+    workers never run DVC in one repo). Tests that change it work on a further copy from
+    :func:`clone_of` (fixture ``repro_copy``).
     """
-    repo = init_repo(tmp_path_factory.mktemp("e2e") / "repo")
+    own = tmp_path_factory.mktemp("e2e") / "repo"
+    if worker_id == "master":  # not under xdist
+        return _build_reproduced(own)
+    shared = tmp_path_factory.getbasetemp().parent / "reproduced-repo"
+    done = shared.with_name(shared.name + ".done")
+    with FileLock(str(shared) + ".lock"):
+        if not done.exists():
+            _build_reproduced(shared)
+            done.touch()
+    return clone_of(shared, own)
+
+
+def _build_reproduced(repo: Path) -> Path:
+    init_repo(repo)
     dvc(repo, "repro")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "first run")

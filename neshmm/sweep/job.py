@@ -64,7 +64,7 @@ def hydra_context() -> JobContext:
 
 
 def run_job(cfg: DictConfig, ctx: JobContext | None = None) -> float:
-    """Run one job; return its objective (mean held-out log-lik/token, NaN on failure)."""
+    """Run one job; return its objective (mean held-out log-lik per beat, NaN on failure)."""
     ctx = ctx or hydra_context()
     ctx.job_dir.mkdir(parents=True, exist_ok=True)
     for name in (RESULT, ERROR):  # a re-used job folder must show this run's outcome only
@@ -195,7 +195,7 @@ def progress_line(result: dict, seconds: float) -> str:
     tail = "reused from cache" if result["cached"] else f"{seconds:.1f} s"
     label = " ".join(result["overrides"]) or "(defaults)"
     return (
-        f"job {result['job']} [{label}]: held-out log-lik/token {ll} (mean {_fmt(result['objective'], '.3f')})"
+        f"job {result['job']} [{label}]: held-out log-lik/beat {ll} (mean {_fmt(result['objective'], '.3f')})"
         f" | KL pitch {kl} | fit {result['fit_seconds']:.2f} s, converged {result['converged']}/{result['trained']}"
         f" | {tail}"
     )

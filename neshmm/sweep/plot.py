@@ -1,6 +1,6 @@
 """The sweep as a picture: each metric against n_components per voice, and their trade-off.
 
-Row 1: held-out log-likelihood per token; row 2: KL(train || generated) of pitch; one
+Row 1: held-out log-likelihood per beat; row 2: KL(train || generated) of pitch; one
 column per voice, one curve per group of jobs that differ only in n_components, the
 Markov baseline as a dashed line (models without states, e.g. `model=markov`, dotted).
 Row 3 puts the two metrics against each other (up-left is better) to show the trade-off.
@@ -14,7 +14,7 @@ import pandas as pd
 
 from neshmm import atomic
 
-METRICS = (("loglik", "held-out log-lik / token (higher = better)"), ("kl", "KL(train || gen), pitch (lower = better)"))
+METRICS = (("loglik", "held-out log-lik / beat (higher = better)"), ("kl", "KL(train || gen), pitch (lower = better)"))
 
 
 def plot_summary(summary, path: Path) -> None:
@@ -57,7 +57,7 @@ def plot_summary(summary, path: Path) -> None:
                                 xytext=(3, 3), textcoords="offset points")
         if v in base["loglik"] and v in base["kl"]:
             ax.scatter([base["loglik"][v]], [base["kl"][v]], marker="*", s=90, color="0.4")
-        ax.set_xlabel("held-out log-lik / token", fontsize=8)
+        ax.set_xlabel("held-out log-lik / beat", fontsize=8)
         if col == 0:
             ax.set_ylabel("KL pitch (labels: n_components)", fontsize=8)
         ax.grid(alpha=0.3)

@@ -1,6 +1,6 @@
 """One table (CSV + Markdown) and one plot for a sweep: a row per job, the best one named.
 
-"Best" is by mean held-out log-likelihood per token (never training likelihood, which
+"Best" is by mean held-out log-likelihood per beat (never training likelihood, which
 only grows with the number of states). Likelihood and KL(train || generated) can disagree,
 so the summary also marks the Pareto front: jobs no other job beats on both at once.
 The Markov chain trained in every job (role `baseline`) is the reference level.
@@ -243,7 +243,7 @@ class Summary:
         for r in failed.itertuples():
             why = f": {r.error}" if isinstance(r.error, str) else ""
             lines.append(f"- job {r.job} `{r.overrides}`: {r.status}{why}")
-        lines += ["", "Columns: `loglik_<voice>` held-out log-likelihood per token of the swept model, "
+        lines += ["", "Columns: `loglik_<voice>` held-out log-likelihood per beat of the swept model, "
                   "`kl_<voice>` KL(train || generated) of the pitch histogram (mean over samples), "
                   "`bic_<voice>` BIC of the training fit (-2 log L + p ln N, lower is better; not the ranking), "
                   "`fit_s` total fit seconds, `converged` voices whose EM converged / voices trained, "

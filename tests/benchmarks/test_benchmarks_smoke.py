@@ -52,6 +52,13 @@ def test_pipeline_benchmark_quick_prints_every_column(tmp_path):
     assert (tmp_path / "bench.json").is_file()
 
 
+def test_repro_benchmark_prints_the_start_up_of_every_stage(tmp_path):
+    out = run_module("benchmarks.repro", "--startup-only", "--repeat", "1", tmp_path=tmp_path)
+    assert "| stage" in out and "import_s" in out
+    for stage in ("params", "train", "train_joint", "sample", "evaluate", "render"):
+        assert f"| {stage} " in out, out
+
+
 def test_scaling_benchmark_prints_cost_per_t_k2(tmp_path):
     out = run_module(
         "benchmarks.scaling", "--files", "8", "--iters", "1", "--ks", "2", "4", "--fractions", "0.5", "1",

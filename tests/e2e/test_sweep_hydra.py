@@ -65,7 +65,7 @@ def test_grid_writes_one_result_per_job_and_a_summary(grid):
     assert [len(list((repo / ".cache/neshmm" / kind).iterdir())) for kind in ("prepared", "tokens")] == [1, 1]
     # Progress: one line per finished job with its figures.
     lines = [line for line in proc.stdout.splitlines() if line.startswith("job ")]
-    assert len(lines) == 5 and all("held-out log-lik/token p1" in line and "KL pitch" in line for line in lines)
+    assert len(lines) == 5 and all("held-out log-lik/beat p1" in line and "KL pitch" in line for line in lines)
     rows = summary_rows(d)
     assert [r["job"] for r in rows] == ["0", "1", "2", "3", "4", "5"]
     assert [r["status"] for r in rows] == ["failed"] + ["ok"] * 5
