@@ -26,8 +26,8 @@ worker process per core, see neshmm.models.hmm). ``--train-jobs 2`` runs them tw
 which is what a joblib-parallel train over voices would give.
 
 On a few dozen files ours is slower than the baseline: every stage is a fresh Python
-process that imports numpy/hmmlearn/pandas (~1-2 s each); the speed-ups show from a few
-hundred files on.
+process (0.2-0.3 s to start, about a second more where hmmlearn is imported); the speed-ups
+show from a few hundred files on.
 
 Timings depend on load: the header prints the load average before and after, and CPU time
 is reported next to wall time because it is much less sensitive to other processes.
@@ -415,7 +415,7 @@ def main(argv=None) -> int:
             print(
                 "\nratio = baseline / ours: above 1x ours is faster, below 1x slower (0.5x = ours takes twice "
                 "as long).\nOn a small corpus (--quick, --demo) ours is slower by design: each of its ~12 stages is "
-                "a fresh\nPython process importing numpy/hmmlearn (~1-2 s each) where the notebook path is one "
+                "a fresh\nPython process (0.2-0.3 s to start; the HMM stages import hmmlearn, ~1 s) where the notebook path is one "
                 "process;\nthe parsing and E-step speed-ups outweigh that from a few hundred files on "
                 "(docs/performance.md)."
             )

@@ -7,7 +7,7 @@ phrases that come back in AABA-like forms, a melody over a root/fifth bass and a
 pattern that repeats every bar) while looking to every stage exactly like NES-MDB: the same
 tracks, programs, channels, tick rate, velocity and control-change conventions, silent
 voices as empty tracks, and note boundaries a few ticks off the beat grid now and then.
-(One byte-level difference remains: miditoolkit writes note-off messages where NES-MDB's
+(One byte-level difference remains: our writer (symusic) writes note-off messages where NES-MDB's
 pretty_midi wrote note-on with velocity 0; MIDI readers treat the two alike.)
 
 Each song draws from its own generator seeded by ``(seed, split, index)``, so a song does

@@ -19,8 +19,8 @@ Toolbox mode (:func:`toolbox_features`), written from ``mgeval/core.py`` and pre
   also counts control changes, which notes arrays do not carry).
 * python-midi features (``bar_used_pitch``, ``total_used_note``, ``bar_used_note``,
   ``avg_pitch_shift``, ``note_length_hist``, ``note_length_transition_matrix``) read track 1
-  as events in tick order, note-offs before note-ons at one tick (as miditoolkit writes
-  them), note-ons of one tick in notes-array order. NES-MDB keeps its time signature in the
+  as events in tick order, note-offs before note-ons at one tick (as our writer, and miditoolkit
+  before it, writes them), note-ons of one tick in notes-array order. NES-MDB keeps its time signature in the
   meta track 0, so track 1 has none and the toolbox's default applies: a bar is
   ``4 * ticks_per_beat``. The track's last event is taken as the last note-off.
 * ``bar_pitch_class_histogram`` reads the *last* time signature (NES-MDB ends on 1/1, which,
