@@ -9,8 +9,8 @@ stage's one-line "interrupted" message (tests/e2e/test_interrupt.py caught it).
 Here workers are forked (no imports: they start with the parent's modules) with SIGINT
 *blocked*: the mask is inherited across fork, so only the stage process sees a Ctrl-C. It
 raises KeyboardInterrupt there as usual (a SIGINT arriving while the workers are being
-forked stays pending and is delivered right after), and the pool's workers are stopped
-when the stage exits. Results come back in input order whatever the worker count, so
+forked stays pending and is delivered right after, when no other thread took it), and the
+workers are terminated at once rather than left to finish their queue. Results come back in input order whatever the worker count, so
 outputs do not depend on ``jobs``. Where ``fork`` does not exist (not Linux/macOS) the map
 runs in-process.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -39,15 +38,17 @@ def _sigint_blocked() -> Iterator[None]:
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, chunksize: int = 1) -> Iterator[R]:
     """``map(fn, items)`` on ``jobs`` forked workers, results in input order, lazily.
 
-    ``jobs`` <= 1, fewer than two items, or no ``fork``: in this process.
+    ``jobs`` <= 1, fewer than two items, or no ``fork``: in this process. On any exception
+    in the caller (a Ctrl-C included) the workers are terminated at once, not waited for.
     """
     items = list(items)
     if jobs <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         yield from map(fn, items)
         return
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=context) as pool:
-        with _sigint_blocked():
-            # With fork, the pool forks all its workers at the first submission (inside map).
-            results = pool.map(fn, items, chunksize=chunksize)
-        yield from results
+    with _sigint_blocked():
+        # The pool forks its workers here, and its helper threads start here: all of them
+        # inherit the blocked mask, so only this (main) thread ever takes a SIGINT.
+        pool = context.Pool(min(jobs, len(items)))
+    with pool:  # leaving it terminates the workers
+        yield from pool.imap(fn, items, chunksize=chunksize)

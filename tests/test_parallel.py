@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
+from helpers import ROOT, tool_env
 from neshmm.parallel import ordered_map
 
 
@@ -34,13 +37,35 @@ def test_workers_are_other_processes_with_sigint_blocked_and_the_parent_is_not()
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # restored here
 
 
-def test_a_sigint_while_workers_are_forked_is_raised_right_after():
-    from neshmm.parallel import _sigint_blocked
+SLOW_MAP = """
+import sys, time
+from neshmm.parallel import ordered_map
 
-    reached_end_of_block = False
-    with pytest.raises(KeyboardInterrupt):
-        with _sigint_blocked():
-            os.kill(os.getpid(), signal.SIGINT)  # pending, not lost
-            time.sleep(0.05)
-            reached_end_of_block = True
-    assert reached_end_of_block
+def slow(x):
+    time.sleep(0.5)
+    return x
+
+print("started", flush=True)
+try:
+    for x in ordered_map(slow, range(40), 2):
+        print(x, flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_to_the_process_group_stops_the_map_at_once_and_only_the_parent_reports_it(tmp_path):
+    """As a terminal does: SIGINT to the whole process group, workers included."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_MAP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=tool_env(), cwd=ROOT, start_new_session=True)
+    assert proc.stdout.readline().strip() == "started"
+    assert proc.stdout.readline().strip() == "0"  # the workers are running
+    os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 5  # not the 10 s the remaining 38 items would take
+    assert proc.returncode == 130 and out.strip().endswith("interrupted"), (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err  # no worker spoke
+    leftovers = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], leftovers  # every worker is gone
