@@ -10,9 +10,9 @@ Here workers are forked (no imports: they start with the parent's modules) with 
 *blocked*: the mask is inherited across fork, so only the stage process sees a Ctrl-C. It
 raises KeyboardInterrupt there as usual (a SIGINT arriving while the workers are being
 forked stays pending and is delivered right after, when no other thread took it), and the
-workers are terminated at once rather than left to finish their queue. Results come back in input order whatever the worker count, so
-outputs do not depend on ``jobs``. Where ``fork`` does not exist (not Linux/macOS) the map
-runs in-process.
+workers are terminated at once rather than left to finish their queue. Results come back
+in input order whatever the worker count, so outputs do not depend on ``jobs``. Where
+``fork`` does not exist (not Linux/macOS) the map runs in-process.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def finish_repro(repo: Path, *targets: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def repro_signalled_after(repo: Path, args: list[str], delay: float, sig: int, log: Path) -> str:
+def repro_signalled_after(repo: Path, args: list[str], delay: float, sig: int, log: Path,
+                          timing: list[float] | None = None) -> str:
     """Start `dvc repro ARGS` in its own process group; once DVC has started the stage's
     command, send ``sig`` to the whole group ``delay`` seconds later (SIGINT is what a
     terminal's Ctrl-C sends to DVC and the stage it runs; a run that outlives it a minute
@@ -80,7 +81,8 @@ def repro_signalled_after(repo: Path, args: list[str], delay: float, sig: int, l
 
     Waiting for DVC's "Running stage" line first makes the signal land in the stage (or in
     DVC's bookkeeping right after it) whatever the machine's speed. Returns "interrupted",
-    or "finished" when the run was done before the delay was over.
+    or "finished" when the run was done before the delay was over (then the seconds it
+    took from that line are appended to ``timing``, if given).
     """
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -90,8 +92,11 @@ def repro_signalled_after(repo: Path, args: list[str], delay: float, sig: int, l
         deadline = time.monotonic() + 120
         while "Running stage '" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
+        started = time.monotonic()
         try:
             proc.wait(timeout=delay)
+            if timing is not None:
+                timing.append(time.monotonic() - started)
             return "finished"
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, sig)
@@ -120,11 +125,19 @@ def test_ctrl_c_and_kill_at_random_moments_then_repro_converges_to_the_clean_loc
     repo = repro_copy
     clean_lock = (reproduced_repo / "dvc.lock").read_bytes()
     rng = random.Random(16)
+    # The moments are drawn within each stage's own run time on this machine (measured once,
+    # uninterrupted): fixed seconds would miss stages that got faster, or never reach late ones.
+    choices = ("render", "render", "sample", "prepare", "evaluate", "tokenize")
+    run_time = {}
+    for stage in sorted(set(choices)):
+        timing: list[float] = []
+        repro_signalled_after(repo, ["-f", "-s", stage], 600, signal.SIGKILL, tmp_path / f"{stage}.log", timing)
+        run_time[stage] = timing[0]
     outcomes = []
     for attempt in range(6):
-        stage = rng.choice(("render", "render", "sample", "prepare", "evaluate", "tokenize"))
+        stage = rng.choice(choices)
         sig = rng.choice((signal.SIGINT, signal.SIGKILL))
-        delay = rng.uniform(0.0, 2.0)
+        delay = rng.uniform(0.0, run_time[stage])
         where = repro_signalled_after(repo, ["-f", "-s", stage], delay, sig, tmp_path / f"{attempt}.log")
         text = (tmp_path / f"{attempt}.log").read_text()
         assert "Traceback" not in text, text  # Ctrl-C in a stage: one line, no traceback
