@@ -10,8 +10,8 @@ is a forward and a backward pass of T (1 x K)(K x K) products plus the transitio
 so that column should stay roughly flat (it rises for small K, where per-token work
 dominates). The target for ours is <= 0.7 at K = 16, 64, 128.
 
-Rows: ``ours`` is :class:`neshmm.models.hmm.BatchedCategoricalHMM` (the compiled kernel
-of neshmm/models/estep.py, ``--threads`` numba threads; compile time is paid in a warm-up
+Rows: ``ours`` is :class:`neshmm.models.hmmlearn_categorical.BatchedCategoricalHMM` (the
+compiled kernel of neshmm/models/estep.py, ``--threads`` numba threads; compile time is paid in a warm-up
 fit and reported separately); ``stock scaling`` / ``stock log`` are hmmlearn's
 ``CategoricalHMM`` unchanged, at the K of ``--ks`` that are also in ``--stock-ks`` /
 ``--log-ks`` ('log' is ~8x slower than 'scaling'). The previous E-step (hmmlearn's C forward/backward per sequence

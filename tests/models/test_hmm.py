@@ -1,8 +1,8 @@
 """Fast implementations agree with the reference ones they replace.
 
 - HMM: hmmlearn's 'log' and 'scaling' implementations, and our compiled scaling E-step
-  (:class:`neshmm.models.hmm.BatchedCategoricalHMM`) against hmmlearn's own (the kernel
-  itself is tested in more depth in tests/models/test_estep.py);
+  (:class:`neshmm.models.hmmlearn_categorical.BatchedCategoricalHMM`) against hmmlearn's
+  own (the kernel itself is tested in more depth in tests/models/test_estep.py);
 - metrics: the one-pass corpus histograms and the KDE used by MGEval against the
   per-file loops and ``scipy.stats.gaussian_kde`` they replaced.
 
