@@ -328,7 +328,7 @@ def score_likelihood(model: TokenModel, held: HeldOut, vocab: Vocab, pieces: lis
         # not once per piece (for the Markov chain, a log of its V x V matrix each time).
         piece_lengths = np.array([len(e) for e in encoded])
         per_piece = model.log_likelihood(np.concatenate(encoded), piece_lengths, held.p_unk, per_sequence=True)
-        out["self_loglik_per_token"] = finite(float(np.mean(list(per_piece / piece_lengths))))
+        out["self_loglik_per_token"] = finite(float(np.mean(per_piece / piece_lengths)))
     out["n_iter"] = int(model.fit_info.get("n_iter", 0))
     out["converged"] = int(bool(model.fit_info.get("converged", True)))
     return out, per_file

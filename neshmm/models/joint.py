@@ -289,13 +289,13 @@ class JointModel:
             m.transmat_ = arrays["transmat_"]
             m.emissionprob_ = tuple(arrays[f"emissionprob_{v}_"] for v in VOICES)
             m._validate()
-            m._hmm_check()
+            m._check_arrays()
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{path}: not a usable joint model file ({type(exc).__name__}: {exc})") from None
         m.fit_info = meta.get("fit", {})
         return m, meta
 
-    def _hmm_check(self) -> None:
+    def _check_arrays(self) -> None:
         """The checks hmmlearn's ``_check`` makes of loaded parameters (shapes, rows summing
         to 1), in NumPy: loading a model to sample from it should not import hmmlearn and
         scikit-learn (a second of the sample stage's start-up)."""
