@@ -81,20 +81,23 @@ class Progress:
 
 
 def em_monitor(monitor, label: str):
-    """hmmlearn's ConvergenceMonitor, reporting each EM iteration to a :class:`Progress`.
+    """An EM convergence monitor (:class:`neshmm.models.em.ConvergenceMonitor` or
+    hmmlearn's) that also reports each iteration to a :class:`Progress`.
 
-    Returns ``monitor`` itself when progress is off, so a non-interactive fit runs exactly
-    hmmlearn's own code. The replacement keeps tol, n_iter, history and the convergence rule.
+    Returns ``monitor`` itself when progress is off, so a non-interactive fit runs the
+    plain monitor. The replacement is a subclass of the monitor's own class: same tol,
+    n_iter, history and convergence rule.
     """
     progress = Progress(label, int(monitor.n_iter), "EM iterations", eta_is_bound=True)
     if not progress.on:
         return monitor
-    from hmmlearn.base import ConvergenceMonitor
 
-    class _Reporting(ConvergenceMonitor):
+    class _Reporting(type(monitor)):
         def report(self, log_prob):
             super().report(log_prob)
             gain = f" ({log_prob - self.history[-2]:+.3g})" if len(self.history) > 1 else ""
             progress.update(self.iter, f"log-likelihood {log_prob:.6g}{gain}", force=self.iter == 1)
 
-    return _Reporting(monitor.tol, monitor.n_iter, monitor.verbose)
+    reporting = _Reporting.__new__(_Reporting)
+    reporting.__dict__.update(monitor.__dict__)
+    return reporting

@@ -1,10 +1,11 @@
 """hmmlearn's CategoricalHMM over token ids, stored as plain parameter arrays.
 
-Fitting uses hmmlearn's own EM loop, initialisation, M-step and convergence monitor, with
-one replacement: for ``implementation="scaling"`` the E-step is the compiled kernel of
-:mod:`neshmm.models.estep` (see :mod:`neshmm.models.hmmlearn_categorical`), which computes the same
-sufficient statistics as hmmlearn's, several times faster and on several threads.
-``implementation="log"`` runs hmmlearn's stock E-step unchanged.
+For ``implementation="scaling"`` (the default) fitting is :mod:`neshmm.models.em`:
+hmmlearn's EM loop, initialisation, M-step and convergence rule written out over the
+compiled E-step of :mod:`neshmm.models.estep`, bit for bit the fit of hmmlearn's model with
+that E-step (:mod:`neshmm.models.hmmlearn_categorical`), without importing hmmlearn.
+``implementation="log"`` fits through hmmlearn with its stock log-space E-step. Scoring
+goes through hmmlearn's forward pass.
 """
 
 from __future__ import annotations
@@ -180,11 +181,22 @@ class HMMModel(TokenModel):
         model.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
         return model
 
-    def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int) -> "CategoricalHMM":
+    def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int):
+        """One EM fit from ``seed``: ``(startprob, transmat, emissionprob, monitor)``."""
+        label = f"HMM fit, {self.n_components} states, {len(ids)} tokens, seed {seed}"
+        if self.implementation == "scaling":
+            # EM without hmmlearn (neshmm.models.em): the same fit bit for bit, without
+            # importing hmmlearn and scikit-learn in every training process.
+            from neshmm.models import em
+
+            monitor = progress.em_monitor(em.ConvergenceMonitor(self.tol, self.n_iter), label)
+            start, trans, emission = em.fit_categorical(
+                ids, lengths, self.n_components, self.n_symbols, seed, self.emission_prior, monitor,
+                n_threads=self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1))
+            return start, trans, emission, monitor
         model = self._hmm(seed=seed)
         # One stderr line now and then on a terminal (neshmm.progress); no effect otherwise.
-        model.monitor_ = progress.em_monitor(
-            model.monitor_, f"HMM fit, {self.n_components} states, {len(ids)} tokens, seed {seed}")
+        model.monitor_ = progress.em_monitor(model.monitor_, label)
         # hmmlearn logs "not converging" on benign float noise near the optimum (and, with a
         # prior, EM increases the posterior, not always the likelihood); the monitor's
         # verdict is recorded in fit_info instead.
@@ -197,7 +209,7 @@ class HMMModel(TokenModel):
                 model.fit(ids.reshape(-1, 1), lengths)
         finally:
             hmm_logger.setLevel(level)
-        return model
+        return model.startprob_, model.transmat_, model.emissionprob_, model.monitor_
 
     def fit(self, ids: np.ndarray, lengths: np.ndarray) -> "HMMModel":
         t0 = time.perf_counter()
@@ -206,12 +218,13 @@ class HMMModel(TokenModel):
         best, best_ll, restarts, curves = None, -np.inf, [], []
         for r in range(self.n_init):
             seed = restart_seed(self.seed, r)
-            model = self._fit_once(ids, lengths, seed)
-            history = [float(h) for h in model.monitor_.history]
+            fitted = self._fit_once(ids, lengths, seed)
+            monitor = fitted[3]
+            history = [float(h) for h in monitor.history]
             ll = history[-1] if history else -np.inf
             restarts.append({
                 "seed": seed,
-                "n_iter": int(model.monitor_.iter),
+                "n_iter": int(monitor.iter),
                 # hmmlearn's monitor also says "converged" when it merely ran out of
                 # iterations; here it means the log-likelihood gain fell below tol.
                 "converged": bool(len(history) >= 2 and history[-1] - history[-2] < self.tol),
@@ -219,10 +232,8 @@ class HMMModel(TokenModel):
             })
             curves.append(history)
             if best is None or ll > best_ll:  # strictly better: the first restart wins ties
-                best, best_ll, best_r = model, ll, r
-        self.startprob_ = best.startprob_
-        self.transmat_ = best.transmat_
-        self.emissionprob_ = best.emissionprob_
+                best, best_ll, best_r = fitted, ll, r
+        self.startprob_, self.transmat_, self.emissionprob_ = best[:3]
         n_params = n_free_parameters(self.n_components, self.n_symbols)
         n_tokens = int(len(ids))
         chosen = restarts[best_r]

@@ -6,10 +6,11 @@ one symbol id per voice, and the voices are conditionally independent given the 
 state: ``p(x_t | z_t = k) = prod_v B_v[k, x_tv]``. The state carries what the voices have
 in common (harmony, rhythm, section), so sampled voices move together.
 
-:class:`~neshmm.models.multistream_hmm.MultiStreamCategoricalHMM` is the hmmlearn model (EM,
-scaling or log forward-backward, convergence monitor all from hmmlearn), imported only to fit
-or sample; :class:`JointModel` wraps it in the
-project's model shape (restarts, <unk> policy, Generator sampling, npz file).
+:class:`~neshmm.models.multistream_hmm.MultiStreamCategoricalHMM` is the hmmlearn model
+(scoring, and fitting with ``implementation="log"``); the default scaling fit is
+:func:`neshmm.models.em.fit_multistream`, the same EM bit for bit without importing
+hmmlearn. :class:`JointModel` wraps them in the project's model shape (restarts, <unk>
+policy, Generator sampling, npz file).
 """
 
 from __future__ import annotations
@@ -147,7 +148,18 @@ class JointModel:
         hmm.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
         return hmm
 
-    def _fit_one(self, frames: np.ndarray, lengths: np.ndarray, seed: int) -> "MultiStreamCategoricalHMM":
+    def _fit_one(self, frames: np.ndarray, lengths: np.ndarray, seed: int):
+        """One EM fit from ``seed``: ``(startprob, transmat, emissionprobs, monitor)``."""
+        if self.implementation == "scaling":
+            # EM without hmmlearn (neshmm.models.em): the same fit bit for bit, without
+            # importing hmmlearn and scikit-learn.
+            from neshmm.models import em
+
+            monitor = em.ConvergenceMonitor(self.tol, self.n_iter)
+            start, trans, emission = em.fit_multistream(
+                frames, lengths, self.n_components, self.n_symbols, seed, float(self.emission_prior), monitor,
+                n_threads=self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1))
+            return start, trans, emission, monitor
         hmm = self._hmm(seed)
         # hmmlearn logs "not converging" on float noise near the optimum; the monitor's
         # history is recorded in fit_info instead.
@@ -160,7 +172,7 @@ class JointModel:
                 hmm.fit(frames, lengths)
         finally:
             log.setLevel(level)
-        return hmm
+        return hmm.startprob_, hmm.transmat_, hmm.emissionprob_, hmm.monitor_
 
     def fit(self, frames: np.ndarray, lengths: np.ndarray) -> "JointModel":
         self._validate()
@@ -170,11 +182,12 @@ class JointModel:
         t0 = time.perf_counter()
         best, best_ll, restarts = None, -np.inf, []
         for i, seed in enumerate(restart_seeds(self.seed, self.n_init)):
-            hmm = self._fit_one(frames, lengths, seed)
-            history = [float(h) for h in hmm.monitor_.history]
+            fitted = self._fit_one(frames, lengths, seed)
+            monitor = fitted[3]
+            history = [float(h) for h in monitor.history]
             info = {
                 "seed": seed,
-                "n_iter": int(hmm.monitor_.iter),
+                "n_iter": int(monitor.iter),
                 # hmmlearn's monitor also says converged when it ran out of iterations;
                 # here it means the last gain fell below tol.
                 "converged": bool(len(history) >= 2 and history[-1] - history[-2] < self.tol),
@@ -183,10 +196,9 @@ class JointModel:
             }
             restarts.append(info)
             if best is None or info["train_loglik"] > best_ll:
-                best, best_ll, best_i = hmm, info["train_loglik"], i
-        self.startprob_ = best.startprob_
-        self.transmat_ = best.transmat_
-        self.emissionprob_ = tuple(best.emissionprob_)
+                best, best_ll, best_i = fitted, info["train_loglik"], i
+        self.startprob_, self.transmat_ = best[0], best[1]
+        self.emissionprob_ = tuple(best[2])
         chosen = restarts[best_i]
         self.fit_info = {
             "n_frames": int(len(frames)),
