@@ -178,6 +178,17 @@ def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicin
 
     from neshmm.parallel import ordered_map
 
+    if jobs > 1 and len(pieces) > 1:
+        # Imported here, before the workers fork, so that they start with these modules
+        # instead of each importing them (about a second per worker); this process needs
+        # them anyway for the comparison picture.
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+        import scipy.io.wavfile  # noqa: F401
+        import scipy.signal  # noqa: F401
+
     results = ordered_map(partial(render_piece, out=out, sample_rate=sample_rate, voicing=voicing, gain=gain),
                           pieces, jobs)
     entries = []
