@@ -26,10 +26,18 @@ def two_commits(reproduced_repo: Path, tmp_path_factory) -> Path:
     repo = clone_of(reproduced_repo, tmp_path_factory.mktemp("diff") / "repo")
     set_conf(repo, "model/hmm.yaml", n_components=3)
     compose_params(repo)
-    dvc(repo, "repro")
+    (repo.parent / "repro.out").write_text(dvc(repo, "repro").stdout)  # for the test just below
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "hmm with 3 states")
     return repo
+
+
+def test_the_hmm_fits_and_what_follows_them_rerun_not_tokenize_or_the_baselines(two_commits: Path):
+    out = (two_commits.parent / "repro.out").read_text()
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
+    assert {f"train@{v}-model" for v in VOICES} | {"sample", "evaluate", "render"} <= ran, out
+    assert not ran & {"demo", "prepare", "tokenize", "train_joint"}, out
+    assert not any(s.endswith("-baseline") for s in ran), out
 
 
 def test_metrics_diff_lists_the_changed_headline_per_voice(two_commits: Path):
