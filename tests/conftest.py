@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
 from helpers import clone_of, dvc, init_repo, sh
+
+
+def _shared_repo_path(basetemp: Path) -> Path:
+    return basetemp / "reproduced-repo"
+
+
+def _build_shared(shared: Path) -> None:
+    """Build the shared reproduced repo once, whoever asks first (under a file lock)."""
+    done = shared.with_name(shared.name + ".done")
+    with FileLock(str(shared) + ".lock"):
+        if not done.exists():
+            _build_reproduced(shared)
+            done.touch()
+
+
+def pytest_sessionstart(session):
+    """Under xdist, start building the shared reproduced repo in the background at once.
+
+    Why: every worker's first end-to-end test needs it, and building it takes ~30 s of
+    `dvc repro`; built on first use, both workers used to sit idle waiting for it. Started
+    here, in the controlling process (which only schedules tests), it is built while the
+    workers run the unit tests that come first. Only for whole-suite runs (no path, -k or
+    -m given), where the e2e tests are certainly selected.
+    """
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return  # an xdist worker, or not under xdist
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS or config.option.keyword or config.option.markexpr:
+        return
+    shared = _shared_repo_path(config._tmp_path_factory.getbasetemp())
+    threading.Thread(target=_build_shared, args=(shared,), name="build-reproduced-repo", daemon=True).start()
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +54,8 @@ def reproduced_repo(tmp_path_factory, worker_id) -> Path:
     own = tmp_path_factory.mktemp("e2e") / "repo"
     if worker_id == "master":  # not under xdist
         return _build_reproduced(own)
-    shared = tmp_path_factory.getbasetemp().parent / "reproduced-repo"
-    done = shared.with_name(shared.name + ".done")
-    with FileLock(str(shared) + ".lock"):
-        if not done.exists():
-            _build_reproduced(shared)
-            done.touch()
+    shared = _shared_repo_path(tmp_path_factory.getbasetemp().parent)
+    _build_shared(shared)
     return clone_of(shared, own)
 
 
