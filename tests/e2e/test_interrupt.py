@@ -152,7 +152,6 @@ def test_ctrl_c_and_kill_at_random_moments_then_repro_converges_to_the_clean_loc
 
 @pytest.mark.e2e
 def test_sigkilled_stages_leave_whole_files_and_repro_restores_identical_hashes(repro_copy, reproduced_repo, tmp_path):
-    t0 = time.monotonic()
     reference = output_hashes(reproduced_repo)
     repo = repro_copy
     assert output_hashes(repo) == reference
@@ -170,7 +169,6 @@ def test_sigkilled_stages_leave_whole_files_and_repro_restores_identical_hashes(
     finish_repro(repo)
     assert output_hashes(repo) == reference
     assert changed_stages(repo, TARGET) == set()
-    assert time.monotonic() - t0 < 120  # about 30 s on an idle 2-core machine
 
 
 # --- concurrent writers of one file ---------------------------------------------------------
