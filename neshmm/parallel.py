@@ -85,3 +85,24 @@ def shared_map(fn: Callable[[S, T], R], shared: S, items: Iterable[T], jobs: int
         yield from ordered_map(_call_shared, items, jobs)
     finally:
         _SHARED = previous
+
+
+@contextlib.contextmanager
+def in_background(fn: Callable[..., R], *args, jobs: int) -> Iterator[Callable[[], R]]:
+    """``fn(*args)`` on one forked worker while the ``with`` block runs; the block gets a
+    function that waits for the result and returns it (or raises what ``fn`` raised).
+
+    Why: a step whose inputs are ready early (evaluate's plot) can run beside the rest
+    instead of after it. ``jobs`` <= 1 or no ``fork``: ``fn(*args)`` runs in this process
+    when the result is asked for. Leaving the block terminates the worker (a Ctrl-C never
+    reaches it, as for :func:`ordered_map`).
+    """
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda: fn(*args)
+        return
+    context = multiprocessing.get_context("fork")
+    with _sigint_blocked():
+        pool = context.Pool(1)
+    with pool:  # leaving it terminates the worker
+        pending = pool.apply_async(fn, args)
+        yield pending.get

@@ -49,7 +49,7 @@ from neshmm.evaluation.tables import (
 from neshmm.evaluation.unknown import unk_probability
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
-from neshmm.parallel import shared_map
+from neshmm.parallel import in_background, shared_map
 
 EMPTY = np.zeros((0, 3), dtype=np.int64)
 
@@ -170,24 +170,26 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
     included: metrics/cross_voice.* and metrics/loglik_all_voices.* (:func:`score_systems`)."""
     jobs = effective_jobs(cfg.jobs)  # any value gives the same numbers (tests/pipeline/test_evaluate_parallel.py)
     scores, hists = score_all(cfg, tokens_dir, models, samples, jobs=jobs)
-    systems_line, whole = (score_systems(cfg, scores, models, samples, prepared, metrics_out, jobs)
-                           if prepared is not None else ("", {}))
-    csvs: dict[str, str] = {}
-    for part in ORDER:
-        part_csvs = write_tables(scores, part, metrics_out)
-        clash = set(part_csvs) & set(csvs)
-        assert not clash, f"metric names shared by two parts: {clash}"
-        csvs.update(part_csvs)
-    write_tables_dir(csvs, metrics_out / "tables")
-    summary = headline(scores)
-    if whole:
-        summary["all_voices"] = whole
-    atomic.write_json(metrics_out / "summary.json", summary)
-    atomic.write_text(metrics_out / "summary.md", headline_markdown(summary))
     df = pitch_hist_table(hists)
-    atomic.write_text(plots_out / "pitch_hist.csv", pitch_hist_csv(df))
     title = f"Pitch histograms: {cfg.evaluate.reference} (reference) vs generated, pooled over samples"
-    atomic.write_bytes(plots_out / "pitch_hist.png", pitch_hist_png(df, title))
+    # The plot (matplotlib: an import and a render, ~1 s) is drawn on a worker meanwhile.
+    with in_background(pitch_hist_png, df, title, jobs=jobs) as png:
+        systems_line, whole = (score_systems(cfg, scores, models, samples, prepared, metrics_out, jobs)
+                               if prepared is not None else ("", {}))
+        csvs: dict[str, str] = {}
+        for part in ORDER:
+            part_csvs = write_tables(scores, part, metrics_out)
+            clash = set(part_csvs) & set(csvs)
+            assert not clash, f"metric names shared by two parts: {clash}"
+            csvs.update(part_csvs)
+        write_tables_dir(csvs, metrics_out / "tables")
+        summary = headline(scores)
+        if whole:
+            summary["all_voices"] = whole
+        atomic.write_json(metrics_out / "summary.json", summary)
+        atomic.write_text(metrics_out / "summary.md", headline_markdown(summary))
+        atomic.write_text(plots_out / "pitch_hist.csv", pitch_hist_csv(df))
+        atomic.write_bytes(plots_out / "pitch_hist.png", png())
     ll = table(scores, "loglik", "heldout_loglik_per_beat")
     kl = table(scores, "kl", "kl_pitch")
     return (
