@@ -20,10 +20,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
+
+# What the workers of :func:`shared_map` call: set just before they fork, so each worker
+# inherits it with the parent's memory instead of receiving it pickled with every task.
+_SHARED: tuple[Callable[[Any, Any], Any], Any] | None = None
 
 
 @contextlib.contextmanager
@@ -52,3 +57,52 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int, chunksize: 
         pool = context.Pool(min(jobs, len(items)))
     with pool:  # leaving it terminates the workers
         yield from pool.imap(fn, items, chunksize=chunksize)
+
+
+def _call_shared(item):
+    fn, shared = _SHARED
+    return fn(shared, item)
+
+
+def shared_map(fn: Callable[[S, T], R], shared: S, items: Iterable[T], jobs: int) -> Iterator[R]:
+    """:func:`ordered_map` of ``fn(shared, item)``, where ``shared`` reaches the workers by
+    fork, never pickled.
+
+    Why: ``ordered_map`` pickles its function (a ``partial`` with its arguments) with every
+    task; evaluate's tasks share large read-only inputs (a whole split's reference songs),
+    which would be pickled and unpickled once per task. Here the workers fork with them in
+    memory and only ``item`` and the result travel. In-process (``jobs`` <= 1, fewer than two
+    items, no fork) it is plain ``fn(shared, item)`` in order.
+    """
+    global _SHARED
+    items = list(items)
+    if jobs <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            yield fn(shared, item)
+        return
+    previous, _SHARED = _SHARED, (fn, shared)
+    try:
+        yield from ordered_map(_call_shared, items, jobs)
+    finally:
+        _SHARED = previous
+
+
+@contextlib.contextmanager
+def in_background(fn: Callable[..., R], *args, jobs: int) -> Iterator[Callable[[], R]]:
+    """``fn(*args)`` on one forked worker while the ``with`` block runs; the block gets a
+    function that waits for the result and returns it (or raises what ``fn`` raised).
+
+    Why: a step whose inputs are ready early (evaluate's plot) can run beside the rest
+    instead of after it. ``jobs`` <= 1 or no ``fork``: ``fn(*args)`` runs in this process
+    when the result is asked for. Leaving the block terminates the worker (a Ctrl-C never
+    reaches it, as for :func:`ordered_map`).
+    """
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda: fn(*args)
+        return
+    context = multiprocessing.get_context("fork")
+    with _sigint_blocked():
+        pool = context.Pool(1)
+    with pool:  # leaving it terminates the worker
+        pending = pool.apply_async(fn, args)
+        yield pending.get

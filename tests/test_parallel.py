@@ -8,10 +8,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from helpers import ROOT, tool_env
-from neshmm.parallel import ordered_map
+from neshmm import parallel
+from neshmm.parallel import in_background, ordered_map, shared_map
 
 
 def square(x: int) -> int:
@@ -72,3 +74,43 @@ def test_ctrl_c_to_the_process_group_stops_the_map_at_once_and_only_the_parent_r
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err  # no worker spoke
     leftovers = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], leftovers  # every worker is gone
+
+
+def scaled_by(shared: dict, x: int) -> tuple[int, int]:
+    return x * shared["factor"], os.getpid()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_shared_map_gives_fn_of_shared_and_item_in_input_order(jobs):
+    shared = {"factor": 3, "big": np.zeros(1000)}  # reaches the workers by fork
+    out = list(shared_map(scaled_by, shared, range(20), jobs))
+    assert [x for x, _ in out] == [3 * x for x in range(20)]
+    pids = {pid for _, pid in out}
+    assert (pids == {os.getpid()}) == (jobs == 1)
+
+
+def test_shared_map_restores_nothing_left_behind_after_a_run():
+    list(shared_map(scaled_by, {"factor": 2}, range(4), 2))
+    assert parallel._SHARED is None
+
+
+def pid_plus(x: int) -> tuple[int, int]:
+    return x + 1, os.getpid()
+
+
+def failing(_: int) -> None:
+    raise ValueError("from the worker")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_in_background_returns_the_result_and_runs_elsewhere_only_with_jobs(jobs):
+    with in_background(pid_plus, 41, jobs=jobs) as result:
+        value, pid = result()
+    assert value == 42
+    assert (pid == os.getpid()) == (jobs == 1)
+
+
+def test_in_background_raises_what_the_function_raised():
+    with pytest.raises(ValueError, match="from the worker"):
+        with in_background(failing, 0, jobs=2) as result:
+            result()

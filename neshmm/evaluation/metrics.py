@@ -329,23 +329,23 @@ def _inter_pairs(n_gen: int, n_ref: int, max_pairs: int, rng: np.random.Generato
     return np.divmod(k, n_ref)
 
 
-def _fit_density(sample: np.ndarray):
-    """Scott's-rule Gaussian KDE, or None when the sample cannot define a bandwidth.
+def _fit_density(sample: np.ndarray) -> float | None:
+    """Bandwidth of the Scott's-rule Gaussian KDE, or None when the sample cannot define one.
 
     scipy's KDE needs at least two distinct values (its covariance must be invertible);
     a single value or a constant sample is returned as None and modelled by the caller as
-    one Gaussian at the sample mean.
+    one Gaussian at the sample mean. The bandwidth is scipy's ``gaussian_kde``'s bit for
+    bit, computed without importing scipy.stats (:mod:`neshmm.evaluation.kde_bandwidth`).
     """
     if len(sample) >= 2 and np.ptp(sample) > 0:
-        try:
-            from scipy.stats import gaussian_kde
+        from neshmm.evaluation.kde_bandwidth import scott_bandwidth
 
-            kde = gaussian_kde(sample)
+        try:
+            h = scott_bandwidth(sample)
         except np.linalg.LinAlgError:
             return None
-        h = float(np.sqrt(kde.covariance[0, 0]))
         if h > 0 and math.isfinite(h):
-            return kde, h
+            return h
     return None
 
 
@@ -407,9 +407,9 @@ def overlap_and_kl(intra: np.ndarray, inter: np.ndarray, n_grid: int = DEFAULT_N
     fits = [_fit_density(s) for s in (intra, inter)]
     pooled = np.concatenate([intra, inter])
     lo, hi = float(pooled.min()), float(pooled.max())
-    known = [f[1] for f in fits if f is not None]
+    known = [f for f in fits if f is not None]
     fallback_h = min(known) if known else (_FALLBACK_FRACTION * (hi - lo) if hi > lo else 1.0)
-    hs = [f[1] if f is not None else fallback_h for f in fits]
+    hs = [f if f is not None else fallback_h for f in fits]
     lo -= _TAIL_BANDWIDTHS * max(hs)
     hi += _TAIL_BANDWIDTHS * max(hs)
     # At least 4 grid points per narrowest bandwidth, within [n_grid, _MAX_GRID].

@@ -5,7 +5,8 @@ hmmlearn's EM loop, initialisation, M-step and convergence rule written out over
 compiled E-step of :mod:`neshmm.models.estep`, bit for bit the fit of hmmlearn's model with
 that E-step (:mod:`neshmm.models.hmmlearn_categorical`), without importing hmmlearn.
 ``implementation="log"`` fits through hmmlearn with its stock log-space E-step. Scoring
-goes through hmmlearn's forward pass.
+is hmmlearn's scaling forward pass compiled bit for bit (:mod:`neshmm.models.forward`);
+hmmlearn scores only sequences that underflow there, and every sequence of a "log" model.
 """
 
 from __future__ import annotations
@@ -266,11 +267,27 @@ class HMMModel(TokenModel):
         return model
 
     def _sequence_log_likelihoods(self, ids: np.ndarray, lengths: np.ndarray, p_unk: float) -> np.ndarray:
+        if self.implementation == "scaling":
+            # hmmlearn's scaling forward pass, compiled (neshmm.models.forward): the same
+            # numbers bit for bit, without importing hmmlearn and scikit-learn.
+            from neshmm.models import forward
+
+            self.check_fitted()
+            out, ok = forward.forward_scaling(self.startprob_, self.transmat_,
+                                              with_unknown(self.emissionprob_, p_unk), ids, lengths)
+            if ok.all():
+                return out
+            return self._hmmlearn_log_likelihoods(ids, lengths, p_unk, out, ok)
+        return self._hmmlearn_log_likelihoods(ids, lengths, p_unk, np.empty(len(lengths)), np.zeros(len(lengths), bool))
+
+    def _hmmlearn_log_likelihoods(self, ids, lengths, p_unk, out: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """hmmlearn's ``score`` of each sequence not ``done`` yet, into ``out``."""
         scorer = self.scorer(p_unk)
         starts = np.concatenate([[0], np.cumsum(lengths)])
         x = ids.reshape(-1, 1)
-        out = np.empty(len(lengths), dtype=np.float64)
         for i, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+            if done[i]:
+                continue
             try:
                 out[i] = scorer.score(x[a:b])
             except ValueError as exc:
@@ -290,6 +307,14 @@ class HMMModel(TokenModel):
         while True:
             yield _categorical(rng, emit_cdf[state])
             state = _categorical(rng, trans_cdf[state])
+
+
+def preload_scorer() -> None:
+    """Import and load what :meth:`HMMModel.log_likelihood` loads lazily (evaluate calls
+    this before forking its workers, so that they inherit it instead of each loading it)."""
+    from neshmm.models import forward
+
+    forward.warm_up()
 
 
 MODEL = HMMModel

@@ -7,9 +7,10 @@ state: ``p(x_t | z_t = k) = prod_v B_v[k, x_tv]``. The state carries what the vo
 in common (harmony, rhythm, section), so sampled voices move together.
 
 :class:`~neshmm.models.multistream_hmm.MultiStreamCategoricalHMM` is the hmmlearn model
-(scoring, and fitting with ``implementation="log"``); the default scaling fit is
+(fitting and scoring with ``implementation="log"``); the default scaling fit is
 :func:`neshmm.models.em.fit_multistream`, the same EM bit for bit without importing
-hmmlearn. :class:`JointModel` wraps them in the project's model shape (restarts, <unk>
+hmmlearn, and scaling scores come from :mod:`neshmm.models.forward`, hmmlearn's forward
+pass bit for bit. :class:`JointModel` wraps them in the project's model shape (restarts, <unk>
 policy, Generator sampling, npz file).
 """
 
@@ -229,10 +230,24 @@ class JointModel:
             raise ConfigError(f"unk_smoothing={unk_smoothing!r}: must be in [0, 1]")
         if len(frames) == 0:
             return 0.0
+        emissions = tuple((1 - unk_smoothing) * e + unk_smoothing / e.shape[1] for e in self.emissionprob_)
+        if self.implementation == "scaling":
+            # hmmlearn's scaling forward pass, compiled (neshmm.models.forward): the same
+            # numbers bit for bit without importing hmmlearn; its ``score`` adds the
+            # sequences' values one by one from 0, as this loop does (not np.sum's pairwise
+            # order). On an underflow hmmlearn's path below raises its own error.
+            from neshmm.models import forward
+
+            per, ok = forward.forward_scaling(self.startprob_, self.transmat_, emissions, frames, lengths)
+            if ok.all():
+                total = 0.0
+                for x in per.tolist():
+                    total += x
+                return total
         hmm = self._hmm()
         hmm.startprob_ = self.startprob_
         hmm.transmat_ = self.transmat_
-        hmm.emissionprob_ = tuple((1 - unk_smoothing) * e + unk_smoothing / e.shape[1] for e in self.emissionprob_)
+        hmm.emissionprob_ = emissions
         return float(hmm.score(frames, lengths))
 
     def n_frames(self, beats: float) -> int:

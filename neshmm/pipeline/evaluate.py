@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neshmm import atomic
 from neshmm.config import JOINT, ROLES, Config
+from neshmm.data.corpus import effective_jobs
 from neshmm.data.token_store import load_voice
 from neshmm.data.tokens import quantizer_from_config
 from neshmm.evaluation import metrics
@@ -47,12 +49,31 @@ from neshmm.evaluation.tables import (
 from neshmm.evaluation.unknown import unk_probability
 from neshmm.models import load_model
 from neshmm.models.base import read_model_file
+from neshmm.parallel import in_background, shared_map
 
 EMPTY = np.zeros((0, 3), dtype=np.int64)
 
 
-def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_mgeval: bool = True):
-    """Scores per voice and system (column name), and pitch-count histograms per voice and source."""
+@dataclass(frozen=True)
+class _Inputs:
+    """What every voice's scoring reads: the config, paths, and the parsed sample pieces."""
+
+    cfg: Config
+    tokens_dir: Path
+    models: Path
+    roles: dict
+    pieces: dict
+    joint: list | None
+    mg: MGEvalSettings | None
+
+
+def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_mgeval: bool = True, jobs: int = 1):
+    """Scores per voice and system (column name), and pitch-count histograms per voice and source.
+
+    Voices are scored independently (every random stream is seeded from the config and
+    the voice, none is shared), so ``jobs`` > 1 scores them on forked workers with the
+    same numbers as ``jobs=1`` (tests/pipeline/test_evaluate_parallel.py).
+    """
     q = quantizer_from_config(cfg.tokenize)
     ev, s, boot = cfg.evaluate, cfg.sample, cfg.evaluate.bootstrap
     index = json.loads((samples / "index.json").read_text())
@@ -64,46 +85,68 @@ def score_all(cfg: Config, tokens_dir: Path, models: Path, samples: Path, with_m
         mg = MGEvalSettings(ev.mgeval_mode, s.ticks_per_beat, num_bar, s.seed, boot.mgeval_resamples)
     # The joint model's pieces, tokenized per voice like the others (absent in a sweep job).
     joint = [piece_tokens(samples / f["file"], q) for f in index["roles"][JOINT]["files"]] if JOINT in index["roles"] else None
-    control = control_name(ev.heldout)
+    inputs = _Inputs(cfg, tokens_dir, models, roles, pieces, joint, mg)
+    if jobs > 1:
+        preload_scoring()
     scores: dict[str, dict[str, VoiceScore]] = {}
     hists: dict[str, dict[str, np.ndarray]] = {}
-    for voice in cfg.voices:
-        tokens = load_voice(tokens_dir, voice)
-        ref = tokens.sequences(ev.reference).as_list()
-        held_seqs = tokens.sequences(ev.heldout)
-        p_unk = unk_probability(*tokens.ids("train"), method=ev.unk_method)
-        held = held_out(tokens.vocab, held_seqs.tokens, held_seqs.lengths, q, p_unk)
-        mg_ref = reference_excerpts(ref, q, s.n_samples, s.beats, s.seed, voice) if mg else None
-        scores[voice] = {}
-        hists[voice] = {ev.reference: metrics.pitch_histogram(ref)}
-        for role, info in roles.items():
-            name = column_name(roles, role)
-            meta, _ = read_model_file(models / role / f"{voice}.npz")
-            if meta.get("skipped"):
-                scores[voice][name] = VoiceScore(skipped=meta["reason"])
-                continue
-            gen = [p.get(voice, EMPTY) for p in pieces[role]]
-            score = score_generated(ref, gen, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg)
-            model = load_model(models / role / f"{voice}.npz")
-            score.loglik, score.per_file_loglik = score_likelihood(model, held, tokens.vocab, gen, boot)
-            scores[voice][name] = score
-            hists[voice][name] = metrics.pitch_histogram(gen)
-        if joint is not None:
-            gen = [p.get(voice, EMPTY) for p in joint]
-            scores[voice][JOINT] = score_generated(ref, gen, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg)
-            hists[voice][JOINT] = metrics.pitch_histogram(gen)
-        pair(scores[voice], column_name(roles, "model"), column_name(roles, "baseline"), held, boot)
-        excerpts = control_set(held_seqs.as_list(), q, s.n_samples, s.beats, s.seed, voice)
-        if excerpts.pieces:
-            scores[voice][control] = score_generated(
-                ref, excerpts.pieces, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg
-            )
-            hists[voice][control] = metrics.pitch_histogram(excerpts.pieces)
-            scores[voice][control].kl.update(excerpts.counts("control_"))
-        else:
-            scores[voice][control] = VoiceScore(
-                skipped=f"no {ev.heldout} song with voice {voice} is {s.beats:g} beats long"
-            )
+    for voice, (by_column, voice_hists) in zip(cfg.voices, shared_map(score_voice, inputs, cfg.voices, jobs)):
+        scores[voice], hists[voice] = by_column, voice_hists
+    return scores, hists
+
+
+def preload_scoring() -> None:
+    """Import what scoring imports lazily, before the workers fork, so that they inherit
+    the modules instead of each importing them again."""
+    import scipy.special  # noqa: F401 - histogram KLs, KDE normalization
+
+    from neshmm.models import hmm
+
+    hmm.preload_scorer()
+
+
+def score_voice(inputs: _Inputs, voice: str) -> tuple[dict[str, VoiceScore], dict[str, np.ndarray]]:
+    """One voice's scores per system (column name) and its pitch-count histograms."""
+    cfg, roles, mg = inputs.cfg, inputs.roles, inputs.mg
+    q = quantizer_from_config(cfg.tokenize)
+    ev, s, boot = cfg.evaluate, cfg.sample, cfg.evaluate.bootstrap
+    control = control_name(ev.heldout)
+    tokens = load_voice(inputs.tokens_dir, voice)
+    ref = tokens.sequences(ev.reference).as_list()
+    held_seqs = tokens.sequences(ev.heldout)
+    p_unk = unk_probability(*tokens.ids("train"), method=ev.unk_method)
+    held = held_out(tokens.vocab, held_seqs.tokens, held_seqs.lengths, q, p_unk)
+    mg_ref = reference_excerpts(ref, q, s.n_samples, s.beats, s.seed, voice) if mg else None
+    scores: dict[str, VoiceScore] = {}
+    hists: dict[str, np.ndarray] = {ev.reference: metrics.pitch_histogram(ref)}
+    for role, info in roles.items():
+        name = column_name(roles, role)
+        meta, _ = read_model_file(inputs.models / role / f"{voice}.npz")
+        if meta.get("skipped"):
+            scores[name] = VoiceScore(skipped=meta["reason"])
+            continue
+        gen = [p.get(voice, EMPTY) for p in inputs.pieces[role]]
+        score = score_generated(ref, gen, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg)
+        model = load_model(inputs.models / role / f"{voice}.npz")
+        score.loglik, score.per_file_loglik = score_likelihood(model, held, tokens.vocab, gen, boot)
+        scores[name] = score
+        hists[name] = metrics.pitch_histogram(gen)
+    if inputs.joint is not None:
+        gen = [p.get(voice, EMPTY) for p in inputs.joint]
+        scores[JOINT] = score_generated(ref, gen, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg)
+        hists[JOINT] = metrics.pitch_histogram(gen)
+    pair(scores, column_name(roles, "model"), column_name(roles, "baseline"), held, boot)
+    excerpts = control_set(held_seqs.as_list(), q, s.n_samples, s.beats, s.seed, voice)
+    if excerpts.pieces:
+        scores[control] = score_generated(
+            ref, excerpts.pieces, q, ev.epsilon, boot, mg_ref.pieces if mg_ref else None, mg
+        )
+        hists[control] = metrics.pitch_histogram(excerpts.pieces)
+        scores[control].kl.update(excerpts.counts("control_"))
+    else:
+        scores[control] = VoiceScore(
+            skipped=f"no {ev.heldout} song with voice {voice} is {s.beats:g} beats long"
+        )
     return scores, hists
 
 
@@ -125,24 +168,28 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
         prepared: Path | None = None) -> str:
     """``prepared`` (data/prepared) adds the whole-piece scores of every system, joint
     included: metrics/cross_voice.* and metrics/loglik_all_voices.* (:func:`score_systems`)."""
-    scores, hists = score_all(cfg, tokens_dir, models, samples)
-    systems_line, whole = score_systems(cfg, scores, models, samples, prepared, metrics_out) if prepared is not None else ("", {})
-    csvs: dict[str, str] = {}
-    for part in ORDER:
-        part_csvs = write_tables(scores, part, metrics_out)
-        clash = set(part_csvs) & set(csvs)
-        assert not clash, f"metric names shared by two parts: {clash}"
-        csvs.update(part_csvs)
-    write_tables_dir(csvs, metrics_out / "tables")
-    summary = headline(scores)
-    if whole:
-        summary["all_voices"] = whole
-    atomic.write_json(metrics_out / "summary.json", summary)
-    atomic.write_text(metrics_out / "summary.md", headline_markdown(summary))
+    jobs = effective_jobs(cfg.jobs)  # any value gives the same numbers (tests/pipeline/test_evaluate_parallel.py)
+    scores, hists = score_all(cfg, tokens_dir, models, samples, jobs=jobs)
     df = pitch_hist_table(hists)
-    atomic.write_text(plots_out / "pitch_hist.csv", pitch_hist_csv(df))
     title = f"Pitch histograms: {cfg.evaluate.reference} (reference) vs generated, pooled over samples"
-    atomic.write_bytes(plots_out / "pitch_hist.png", pitch_hist_png(df, title))
+    # The plot (matplotlib: an import and a render, ~1 s) is drawn on a worker meanwhile.
+    with in_background(pitch_hist_png, df, title, jobs=jobs) as png:
+        systems_line, whole = (score_systems(cfg, scores, models, samples, prepared, metrics_out, jobs)
+                               if prepared is not None else ("", {}))
+        csvs: dict[str, str] = {}
+        for part in ORDER:
+            part_csvs = write_tables(scores, part, metrics_out)
+            clash = set(part_csvs) & set(csvs)
+            assert not clash, f"metric names shared by two parts: {clash}"
+            csvs.update(part_csvs)
+        write_tables_dir(csvs, metrics_out / "tables")
+        summary = headline(scores)
+        if whole:
+            summary["all_voices"] = whole
+        atomic.write_json(metrics_out / "summary.json", summary)
+        atomic.write_text(metrics_out / "summary.md", headline_markdown(summary))
+        atomic.write_text(plots_out / "pitch_hist.csv", pitch_hist_csv(df))
+        atomic.write_bytes(plots_out / "pitch_hist.png", png())
     ll = table(scores, "loglik", "heldout_loglik_per_beat")
     kl = table(scores, "kl", "kl_pitch")
     return (
@@ -152,7 +199,8 @@ def run(cfg: Config, tokens_dir: Path, models: Path, samples: Path, metrics_out:
     )
 
 
-def score_systems(cfg: Config, scores, models: Path, samples: Path, prepared: Path, metrics_out: Path) -> tuple[str, dict]:
+def score_systems(cfg: Config, scores, models: Path, samples: Path, prepared: Path, metrics_out: Path,
+                  jobs: int = 1) -> tuple[str, dict]:
     """Cross-voice metrics and all-voices held-out likelihood per beat of model, baseline,
     joint (and the real control): metrics/cross_voice.{json,md}, metrics/loglik_all_voices.{json,md}."""
     from neshmm.data.corpus import Split
@@ -170,7 +218,7 @@ def score_systems(cfg: Config, scores, models: Path, samples: Path, prepared: Pa
     chosen = training_files(len(train.files), cfg.data.sample_fraction, cfg.data.seed) if ev.reference == "train" else None
     heldout = Split.load(prepared / f"{ev.heldout}.npz")
     systems = {col: [samples / f["file"] for f in index["roles"][role]["files"]] for col, role in columns.items()}
-    cv = js.cross_voice_all(cfg, systems, train, chosen, heldout)
+    cv = js.cross_voice_all(cfg, systems, train, chosen, heldout, jobs)
     atomic.write_json(metrics_out / "cross_voice.json", cv)
     atomic.write_text(metrics_out / "cross_voice.md", js.cross_voice_markdown(cv, ev.bootstrap.level, ev.bootstrap.n_resamples))
     beats = js.total_beats(heldout)
