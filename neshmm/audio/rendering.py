@@ -144,17 +144,29 @@ def reference_pieces(split_path: Path, n: int, beats: float) -> list[Piece]:
     return pieces
 
 
+def write_wav(path: Path, sample_rate: int, pcm: np.ndarray) -> None:
+    """16-bit mono PCM as a canonical 44-byte-header WAV, atomically.
+
+    The standard library's ``wave`` writes the same bytes as ``scipy.io.wavfile.write``
+    (tested) and imports in a millisecond instead of ~0.2 s.
+    """
+    import wave
+
+    with atomic.atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(np.ascontiguousarray(pcm, dtype="<i2").tobytes())
+
+
 def render_piece(piece: Piece, out: Path, sample_rate: int, voicing: Voicing, gain: float) -> dict:
     """Write ``<key>.wav`` and ``<key>.png`` under ``out``; return the manifest entry."""
-    from scipy.io import wavfile
-
     t0 = time.perf_counter()
     n_samples = int(round(piece.beats * sample_rate * 60.0 / 120.0))
     audio = synthesize(piece.notes, piece.ticks_per_beat, n_samples, sample_rate, voicing)
     pcm = to_pcm16(audio, gain)
     wav = out / f"{piece.key}.wav"
-    with atomic.atomic_path(wav) as tmp:
-        wavfile.write(tmp, sample_rate, pcm)
+    write_wav(wav, sample_rate, pcm)
     png = out / f"{piece.key}.png"
     save_png(figure([piece.roll()]), png)
     entry = {
@@ -180,14 +192,14 @@ def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicin
 
     if jobs > 1 and len(pieces) > 1:
         # Imported here, before the workers fork, so that they start with these modules
-        # instead of each importing them (about a second per worker); this process needs
-        # them anyway for the comparison picture.
+        # and the synthesizer's compiled loops instead of each loading them (about a
+        # second per worker); this process needs matplotlib anyway for the comparison picture.
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot  # noqa: F401
-        import scipy.io.wavfile  # noqa: F401
-        import scipy.signal  # noqa: F401
+
+        from neshmm.audio import apu_kernel  # noqa: F401
 
     results = ordered_map(partial(render_piece, out=out, sample_rate=sample_rate, voicing=voicing, gain=gain),
                           pieces, jobs)
