@@ -21,7 +21,7 @@ from neshmm import atomic
 from neshmm.data.corpus import Split
 from neshmm.errors import DataError
 from neshmm.data.midi_io import MidiReadError, read_midi
-from neshmm.audio.pianoroll import Roll, figure, save_png, stacked_figure
+from neshmm.audio.pianoroll import Roll, roll_png, save_png, stacked_figure
 from neshmm.audio.synth import Voicing, synthesize, to_pcm16
 from neshmm.data.voices import VOICES, assign_voices
 
@@ -168,7 +168,7 @@ def render_piece(piece: Piece, out: Path, sample_rate: int, voicing: Voicing, ga
     wav = out / f"{piece.key}.wav"
     write_wav(wav, sample_rate, pcm)
     png = out / f"{piece.key}.png"
-    save_png(figure([piece.roll()]), png)
+    roll_png(piece.roll(), png)
     entry = {
         "key": piece.key,
         "kind": piece.kind,
@@ -191,15 +191,19 @@ def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicin
     from neshmm.parallel import ordered_map
 
     if jobs > 1 and len(pieces) > 1:
-        # Imported here, before the workers fork, so that they start with these modules
-        # and the synthesizer's compiled loops instead of each loading them (about a
-        # second per worker); this process needs matplotlib anyway for the comparison picture.
+        # Loaded here, before the workers fork, so that they start with matplotlib, the
+        # piano-roll figure and the synthesizer's compiled loops instead of each loading
+        # them (about a second per worker); this process needs matplotlib anyway for the
+        # comparison picture.
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot  # noqa: F401
 
         from neshmm.audio import apu_kernel  # noqa: F401
+        from neshmm.audio.pianoroll import _roll_figure
+
+        _roll_figure()
 
     results = ordered_map(partial(render_piece, out=out, sample_rate=sample_rate, voicing=voicing, gain=gain),
                           pieces, jobs)
