@@ -184,17 +184,37 @@ def render_piece(piece: Piece, out: Path, sample_rate: int, voicing: Voicing, ga
     return {"entry": entry, "wall_seconds": time.perf_counter() - t0}
 
 
-def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicing, gain: float, jobs: int) -> list[dict]:
-    """Render every piece (in parallel when jobs > 1), printing one line per finished file."""
+@dataclass
+class Comparison:
+    """The comparison picture (:func:`comparison`) as one more job for the render workers."""
+
+    pieces: list[Piece]
+    png: Path
+
+
+def render_job(job: Piece | Comparison, out: Path, sample_rate: int, voicing: Voicing, gain: float):
+    if isinstance(job, Comparison):
+        return comparison(job.pieces, job.png)
+    return render_piece(job, out, sample_rate, voicing, gain)
+
+
+def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicing, gain: float,
+               jobs: int) -> tuple[list[dict], str | None]:
+    """Render every piece and ``out/compare.png`` (in parallel when jobs > 1), printing one
+    line per finished piece; return the manifest entries and the comparison's file name.
+
+    The comparison picture is the first job: drawn by a worker while the others render
+    pieces (it is the longest job, so starting it first keeps the workers evenly busy).
+    """
     from functools import partial
 
     from neshmm.parallel import ordered_map
 
-    if jobs > 1 and len(pieces) > 1:
+    work: list[Piece | Comparison] = [Comparison(comparison_pieces(pieces), out / "compare.png"), *pieces]
+    if jobs > 1 and len(work) > 1:
         # Loaded here, before the workers fork, so that they start with matplotlib, the
         # piano-roll figure and the synthesizer's compiled loops instead of each loading
-        # them (about a second per worker); this process needs matplotlib anyway for the
-        # comparison picture.
+        # them (about a second per worker).
         import matplotlib
 
         matplotlib.use("Agg")
@@ -205,8 +225,8 @@ def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicin
 
         _roll_figure()
 
-    results = ordered_map(partial(render_piece, out=out, sample_rate=sample_rate, voicing=voicing, gain=gain),
-                          pieces, jobs)
+    results = ordered_map(partial(render_job, out=out, sample_rate=sample_rate, voicing=voicing, gain=gain), work, jobs)
+    compare = next(results)
     entries = []
     for i, result in enumerate(results, 1):
         e = result["entry"]
@@ -217,7 +237,20 @@ def render_all(pieces: list[Piece], out: Path, sample_rate: int, voicing: Voicin
             flush=True,
         )
         entries.append(e)
-    return entries
+    return entries, compare
+
+
+def comparison_pieces(pieces: list[Piece]) -> list[Piece]:
+    """The first real piece, then the first piece of every generated role."""
+    chosen: list[Piece] = []
+    seen = set()
+    for p in pieces:
+        group = p.info.get("role", p.kind)
+        if group not in seen:
+            seen.add(group)
+            chosen.append(p)
+    chosen.sort(key=lambda p: p.kind != "reference")
+    return chosen
 
 
 def comparison(pieces: list[Piece], out_png: Path) -> str | None:
@@ -227,14 +260,7 @@ def comparison(pieces: list[Piece], out_png: Path) -> str | None:
     groups (real excerpt, per-voice model, joint model, ...), each panel holding all four
     voices so that whether they fit together can be seen.
     """
-    chosen: list[Piece] = []
-    seen = set()
-    for p in pieces:
-        group = p.info.get("role", p.kind)
-        if group not in seen:
-            seen.add(group)
-            chosen.append(p)
-    chosen.sort(key=lambda p: p.kind != "reference")
+    chosen = comparison_pieces(pieces)
     if not chosen:
         return None
     beats = max(p.beats for p in chosen)
