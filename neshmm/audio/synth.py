@@ -102,8 +102,8 @@ def _kernel():
     return apu_kernel
 
 
-def _voice(tl: Timeline, sequence, step: np.ndarray, gain: np.ndarray, restart: bool, silent_gain: float) -> np.ndarray:
-    """Box-sampled levels of one voice (see :func:`~neshmm.audio.apu_kernel.voice_levels`).
+def _voice(tl: Timeline, sequence, step: np.ndarray, gain: np.ndarray, restart: bool, silent_gain: float) -> tuple:
+    """One voice as the compiled loop takes it (see :func:`~neshmm.audio.apu_kernel.voice_levels`).
 
     Each output sample is the exact average of the step sequence over that sample's phase
     interval, from the sequence's running integral: a box filter that removes most of the
@@ -112,12 +112,15 @@ def _voice(tl: Timeline, sequence, step: np.ndarray, gain: np.ndarray, restart: 
     seq = np.ascontiguousarray(sequence, dtype=np.float64)
     integral = np.concatenate([[0.0], np.cumsum(seq)])
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    return _kernel().voice_levels(seq, integral, np.ascontiguousarray(tl.notes[:, 0]), np.ascontiguousarray(tl.notes[:, 1]),
-                                  f64(step), f64(gain), restart, silent_gain, tl.n_samples)
+    return (seq, integral, np.ascontiguousarray(tl.notes[:, 0]), np.ascontiguousarray(tl.notes[:, 1]), f64(step),
+            f64(gain), bool(restart), float(silent_gain))
 
 
-def pulse(tl: Timeline, duty: float, sample_rate: int) -> np.ndarray:
-    """Pulse channel level 0..15 per sample; exactly 0 where no note sounds."""
+def _levels(tl: Timeline, voice: tuple) -> np.ndarray:
+    return _kernel().voice_levels(*voice, tl.n_samples)
+
+
+def pulse_voice(tl: Timeline, duty: float, sample_rate: int) -> tuple:
     if duty not in DUTY_SEQUENCES:
         raise ValueError(f"duty {duty} is not one of {sorted(DUTY_SEQUENCES)}")
     hz = timer_hz(tl.notes[:, 2], 16, PULSE_TIMER_RANGE)
@@ -126,11 +129,20 @@ def pulse(tl: Timeline, duty: float, sample_rate: int) -> np.ndarray:
     return _voice(tl, DUTY_SEQUENCES[duty], 8.0 * hz / sample_rate, gain, True, 0.0)
 
 
-def triangle(tl: Timeline, sample_rate: int) -> np.ndarray:
-    """Triangle channel level 0..15; any note with velocity >= 1 plays at full level."""
+def pulse(tl: Timeline, duty: float, sample_rate: int) -> np.ndarray:
+    """Pulse channel level 0..15 per sample; exactly 0 where no note sounds."""
+    return _levels(tl, pulse_voice(tl, duty, sample_rate))
+
+
+def triangle_voice(tl: Timeline, sample_rate: int) -> tuple:
     hz = np.where(tl.notes[:, 3] > 0, timer_hz(tl.notes[:, 2], 32, TRIANGLE_TIMER_RANGE), 0.0)
     # Never reset: between notes the sequencer halts and holds its level, then resumes.
     return _voice(tl, TRIANGLE_SEQUENCE, 32.0 * hz / sample_rate, np.ones(len(hz)), False, 1.0)
+
+
+def triangle(tl: Timeline, sample_rate: int) -> np.ndarray:
+    """Triangle channel level 0..15; any note with velocity >= 1 plays at full level."""
+    return _levels(tl, triangle_voice(tl, sample_rate))
 
 
 @lru_cache(maxsize=2)
@@ -157,11 +169,15 @@ def noise_period(pitch: np.ndarray) -> np.ndarray:
     return NOISE_PERIODS[index]
 
 
-def noise(tl: Timeline, sample_rate: int, short_mode: bool = False) -> np.ndarray:
-    """Noise channel level 0..15; the LFSR runs on from note to note, as on the console."""
+def noise_voice(tl: Timeline, sample_rate: int, short_mode: bool = False) -> tuple:
     volume = np.clip(tl.notes[:, 3], 0, 15).astype(np.float64)
     step = np.where(volume > 0, CPU_HZ / noise_period(tl.notes[:, 2]) / sample_rate, 0.0)
     return _voice(tl, lfsr_levels(short_mode), step, volume, False, 0.0)
+
+
+def noise(tl: Timeline, sample_rate: int, short_mode: bool = False) -> np.ndarray:
+    """Noise channel level 0..15; the LFSR runs on from note to note, as on the console."""
+    return _levels(tl, noise_voice(tl, sample_rate, short_mode))
 
 
 def mix(p1: np.ndarray, p2: np.ndarray, tr: np.ndarray, no: np.ndarray) -> np.ndarray:
@@ -237,21 +253,21 @@ def synthesize(
     voicing: Voicing = Voicing(),
 ) -> np.ndarray:
     """Mixed, filtered audio (float, about -0.63..0.63) of notes per voice given in ticks."""
-    levels = {}
+    voices = []
     for voice in ("p1", "p2", "tr", "no"):
         v = np.asarray(notes.get(voice, np.zeros((0, 4), np.int64)), dtype=np.int64).reshape(-1, 4).copy()
         v[:, :2] = ticks_to_samples(v[:, :2], ticks_per_beat, sample_rate)
         tl = timeline(v, n_samples)
         if voice == "p1":
-            levels[voice] = pulse(tl, voicing.duty_p1, sample_rate)
+            voices.append(pulse_voice(tl, voicing.duty_p1, sample_rate))
         elif voice == "p2":
-            levels[voice] = pulse(tl, voicing.duty_p2, sample_rate)
+            voices.append(pulse_voice(tl, voicing.duty_p2, sample_rate))
         elif voice == "tr":
-            levels[voice] = triangle(tl, sample_rate)
+            voices.append(triangle_voice(tl, sample_rate))
         else:
-            levels[voice] = noise(tl, sample_rate, voicing.noise_short_mode)
-    # Mixer and console filters in one pass.
-    return _kernel().mix_and_filter(levels["p1"], levels["p2"], levels["tr"], levels["no"], console_filters(sample_rate))
+            voices.append(noise_voice(tl, sample_rate, voicing.noise_short_mode))
+    # Voices, mixer and console filters in one compiled pass (block by block).
+    return _kernel().synthesize(tuple(voices), console_filters(sample_rate), int(n_samples))
 
 
 def to_pcm16(audio: np.ndarray, gain: float) -> np.ndarray:
