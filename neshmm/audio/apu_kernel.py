@@ -1,4 +1,4 @@
-"""Compiled per-sample loops of the APU synthesizer: one pass per voice, one for mixer and filters.
+"""Compiled per-sample loops of the APU synthesizer: voices, mixer and console filters in one pass.
 
 Why: the numpy formulation this replaces made about fifteen passes over every voice's
 samples (a per-sample note index, per-sample steps and offsets, two cumulative sums, the
@@ -6,13 +6,13 @@ running integral's temporaries, a divmod) and then imported scipy.signal (a seco
 process) for three first-order filters; a 64 s piece took ~0.5 s. Here one loop runs
 over the piece in blocks of :data:`BLOCK` samples: per block, each voice follows its notes
 sample by sample into a small buffer, then mixer and filters turn the four buffers into
-output (~0.05 s a piece). Only the output is a full-length array, which also spares the
+output (~0.07 s a piece). Only the output is a full-length array, which also spares the
 page faults of four more 22 MB arrays per piece.
 
 The arithmetic is the numpy formulation's, operation for operation and in the same order
 (the phase is the same running sum, the running integral the same three terms, the
 filters scipy ``lfilter``'s transposed direct form II), so the audio is the same signal to
-the last bits; ``tests/audio/test_synth.py`` holds it to the numpy reference. What
+the last bit; ``tests/audio/test_apu_kernel.py`` holds it to the numpy reference. What
 :mod:`neshmm.audio.synth` documents as sound (duty sequences, timers, LFSR, mixer) is
 decided there; this module only runs the loops.
 

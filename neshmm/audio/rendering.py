@@ -193,6 +193,7 @@ class Comparison:
 
 
 def render_job(job: Piece | Comparison, out: Path, sample_rate: int, voicing: Voicing, gain: float):
+    """What one worker does with one job: a piece's files, or the comparison picture."""
     if isinstance(job, Comparison):
         return comparison(job.pieces, job.png)
     return render_piece(job, out, sample_rate, voicing, gain)

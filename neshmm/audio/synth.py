@@ -21,8 +21,8 @@ per-sample phase increments). Each output sample is the exact average of the seq
 over that sample's interval, computed from the sequence's running integral; this box
 filter removes most of the aliasing that naive point sampling of a 1.79 MHz chip at
 44.1 kHz produces. This module decides the sound per note (timers, volumes, sequences,
-filter coefficients) in numpy; the per-sample work, one loop per voice and one for mixer
-and filters, is compiled (:mod:`neshmm.audio.apu_kernel`, numba, imported on first use).
+filter coefficients) in numpy; the per-sample work (voices, mixer and filters in one pass
+over the piece) is compiled (:mod:`neshmm.audio.apu_kernel`, numba, imported on first use).
 There is no randomness and no wall-clock input, so equal notes give byte-equal audio.
 """
 
@@ -96,7 +96,7 @@ def timer_hz(pitch: np.ndarray, steps: int, timer_range: tuple[int, int]) -> np.
 
 
 def _kernel():
-    """The compiled loops; imported on first use because importing numba costs ~0.2 s."""
+    """The compiled loops; imported on first use: numba and the cached kernels take ~0.5 s to load."""
     from neshmm.audio import apu_kernel
 
     return apu_kernel
@@ -121,6 +121,7 @@ def _levels(tl: Timeline, voice: tuple) -> np.ndarray:
 
 
 def pulse_voice(tl: Timeline, duty: float, sample_rate: int) -> tuple:
+    """A pulse channel (:func:`pulse`) as the compiled loop takes it."""
     if duty not in DUTY_SEQUENCES:
         raise ValueError(f"duty {duty} is not one of {sorted(DUTY_SEQUENCES)}")
     hz = timer_hz(tl.notes[:, 2], 16, PULSE_TIMER_RANGE)
@@ -135,6 +136,7 @@ def pulse(tl: Timeline, duty: float, sample_rate: int) -> np.ndarray:
 
 
 def triangle_voice(tl: Timeline, sample_rate: int) -> tuple:
+    """The triangle channel (:func:`triangle`) as the compiled loop takes it."""
     hz = np.where(tl.notes[:, 3] > 0, timer_hz(tl.notes[:, 2], 32, TRIANGLE_TIMER_RANGE), 0.0)
     # Never reset: between notes the sequencer halts and holds its level, then resumes.
     return _voice(tl, TRIANGLE_SEQUENCE, 32.0 * hz / sample_rate, np.ones(len(hz)), False, 1.0)
@@ -170,6 +172,7 @@ def noise_period(pitch: np.ndarray) -> np.ndarray:
 
 
 def noise_voice(tl: Timeline, sample_rate: int, short_mode: bool = False) -> tuple:
+    """The noise channel (:func:`noise`) as the compiled loop takes it."""
     volume = np.clip(tl.notes[:, 3], 0, 15).astype(np.float64)
     step = np.where(volume > 0, CPU_HZ / noise_period(tl.notes[:, 2]) / sample_rate, 0.0)
     return _voice(tl, lfsr_levels(short_mode), step, volume, False, 0.0)
