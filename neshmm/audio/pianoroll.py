@@ -1,7 +1,7 @@
 """Piano-roll pictures: the four NES voices stacked, time in beats, one colour per voice.
 
-Two layouts: :func:`figure` puts pieces side by side in columns (one row per voice), as
-the per-piece PNGs use; :func:`stacked_figure` stacks any number of pieces one under the
+Two layouts: :class:`RollFigure` draws one piece with one row per voice, as the per-piece
+PNGs use; :func:`stacked_figure` stacks any number of pieces one under the
 other on one shared time axis, each piece in one panel with its four voices overlaid in
 their colours, so whether voices fit together (attacks aligned, registers interleaved) is
 visible. Notes are drawn as one polygon collection per voice (thousands of notes cost one
@@ -17,6 +17,7 @@ one pixel when it is drawn (at whatever dpi the figure is saved with).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ def _note_boxes(notes: np.ndarray, ticks_per_beat: int) -> np.ndarray:
     return _boxes(notes[:, 0] / ticks_per_beat, notes[:, 1] / ticks_per_beat, notes[:, 2] - 0.4, notes[:, 2] + 0.4)
 
 
+@functools.lru_cache(maxsize=1)  # made once: defining a matplotlib artist class costs ~3 ms
 def _note_boxes_class():
     from matplotlib.collections import PolyCollection
 
@@ -116,29 +118,67 @@ def _draw_voice(ax, voice: str, notes: np.ndarray, ticks_per_beat: int, beats: f
     ax.add_collection(note_collection(notes, ticks_per_beat, _colours(voice, notes)))
 
 
-def figure(rolls: list[Roll], voices=VOICES, column_width: float = 7.0, height: float = 5.2):
-    """A figure with one column per roll and one row per voice."""
-    import matplotlib
+class RollFigure:
+    """One piece's figure, one row per voice, drawn again for every piece a process renders.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Why: building a matplotlib figure (axes, their ticks) and laying it out with
+    ``tight_layout`` (which draws the figure once more to measure every label) was two
+    thirds of a piece's ~0.2 s picture, the same work for every piece of a render. Here the
+    axes are made once with fixed margins (in inches, room for the labels these rolls
+    have), and :meth:`draw` removes the previous piece's notes and texts and sets every
+    limit, tick locator and title anew, so the picture depends on the roll alone, never on
+    which pieces the process drew before (``tests/pipeline/test_render.py`` renders with one
+    and with two workers and compares the bytes).
+    """
 
-    fig, axes = plt.subplots(
-        len(voices), len(rolls), figsize=(column_width * len(rolls), height), sharex="col", squeeze=False
-    )
-    for col, roll in enumerate(rolls):
-        for row, voice in enumerate(voices):
-            ax = axes[row, col]
-            _draw_voice(ax, voice, roll.notes.get(voice, np.zeros((0, 4), np.int64)), roll.ticks_per_beat, roll.beats)
+    MARGINS = {"left": 0.7, "right": 0.08, "top": 0.33, "bottom": 0.5, "gap": 0.14}  # inches
+
+    def __init__(self, voices=VOICES, width: float = 7.0, height: float = 5.2, dpi: int = 90):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.voices = tuple(voices)
+        self.fig = Figure(figsize=(width, height), dpi=dpi)
+        FigureCanvasAgg(self.fig)
+        self.axes = list(self.fig.subplots(len(self.voices), 1, sharex=True, squeeze=False)[:, 0])
+        m = self.MARGINS
+        panel = (height - m["top"] - m["bottom"] - m["gap"] * (len(self.voices) - 1)) / len(self.voices)
+        self.fig.subplots_adjust(left=m["left"] / width, right=1 - m["right"] / width, top=1 - m["top"] / height,
+                                 bottom=m["bottom"] / height, hspace=m["gap"] / panel)
+        # Axis labels at fixed places (matplotlib would otherwise measure every tick label
+        # of every panel at each draw to place them): voice labels ending 0.4 in from the
+        # left edge, clear of 3-digit pitch labels, and "beats" 0.24 in under the time axis.
+        axes_width = width * (1 - (m["left"] + m["right"]) / width)
+        for ax, voice in zip(self.axes, self.voices):
             ax.tick_params(labelsize=7)
-            if col == 0:
-                ax.set_ylabel(f"{voice}\n{LABELS[voice]}", fontsize=8, color=COLORS[voice])
+            ax.set_ylabel(f"{voice}\n{LABELS[voice]}", fontsize=8, color=COLORS[voice])
+            ax.yaxis.set_label_coords((0.4 - m["left"]) / axes_width, 0.5)
+        self.axes[-1].set_xlabel("beats", fontsize=8)
+        self.axes[-1].xaxis.set_label_coords(0.5, -0.24 / panel)
+
+    def draw(self, roll: Roll):
+        """The figure showing ``roll`` (and nothing of the pieces drawn before)."""
+        from matplotlib.ticker import AutoLocator
+
+        for ax, voice in zip(self.axes, self.voices):
+            for artist in [*ax.collections, *ax.texts]:
+                artist.remove()
+            ax.yaxis.set_major_locator(AutoLocator())  # a silent voice's empty ticks must not stay
+            _draw_voice(ax, voice, roll.notes.get(voice, np.zeros((0, 4), np.int64)), roll.ticks_per_beat, roll.beats)
         # Titles hold file names: "$x^$" must be printed, not parsed as mathtext (which
         # raised and lost the whole render), hence parse_math=False and no TeX.
-        axes[0, col].set_title(roll.title, fontsize=9, parse_math=False, usetex=False)
-        axes[-1, col].set_xlabel("beats", fontsize=8)
-    fig.tight_layout(h_pad=0.3)
-    return fig
+        self.axes[0].set_title(roll.title, fontsize=9, parse_math=False, usetex=False)
+        return self.fig
+
+
+def roll_png(roll: Roll, path: str | os.PathLike) -> None:
+    """Write one piece's piano roll, drawn in this process's :class:`RollFigure`."""
+    save_png(_roll_figure().draw(roll), path, close=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _roll_figure() -> RollFigure:
+    return RollFigure()
 
 
 NOISE_LANE = 6.0  # height of the noise lane under the pitched voices, in semitones
@@ -194,10 +234,14 @@ def stacked_figure(rolls: list[Roll], width: float = 14.0, panel_height: float =
     return fig
 
 
-def save_png(fig, path: str | os.PathLike, dpi: int = 90) -> None:
-    """Write the figure atomically, without metadata that varies by matplotlib version."""
-    import matplotlib.pyplot as plt
+def save_png(fig, path: str | os.PathLike, dpi: int = 90, close: bool = True) -> None:
+    """Write the figure atomically, without metadata that varies by matplotlib version.
 
+    ``close=False`` keeps a figure that is drawn again (:class:`RollFigure`).
+    """
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

@@ -1,4 +1,7 @@
-"""Where numba keeps the compiled E-step: outside the source tree, keyed by the source's content.
+"""Where numba keeps the package's compiled kernels: outside the source tree, keyed by the source's content.
+
+The kernels: the E-step (neshmm/models/estep.py) and the synthesizer's loops
+(neshmm/audio/apu_kernel.py).
 
 Why: numba's own locators key the on-disk cache by the source file's *folder*, so every
 checkout, clone or copy of the project compiled the kernel again (~11 s CPU): each fresh
@@ -42,7 +45,7 @@ def install() -> None:
 
     if not numba.config.CACHE_DIR:  # numba was imported earlier by someone else
         numba.config.CACHE_DIR = cache_root()
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # neshmm/: kernels live in several subpackages
 
     class ContentKeyedLocator(caching.UserProvidedCacheLocator):
         def __init__(self, py_func, py_file):
@@ -52,7 +55,7 @@ def install() -> None:
 
         @classmethod
         def from_function(cls, py_func, py_file):
-            if Path(py_file).resolve().parent != here:  # not one of ours: numba's own locators
+            if package not in Path(py_file).resolve().parents:  # not one of ours: numba's own locators
                 return None
             return super().from_function(py_func, py_file)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from neshmm import atomic
 from neshmm.audio.render_page import page
-from neshmm.audio.rendering import comparison, generated_pieces, load_metrics, load_model_configs, reference_pieces, render_all
+from neshmm.audio.rendering import generated_pieces, load_metrics, load_model_configs, reference_pieces, render_all
 from neshmm.audio.synth import Voicing
 from neshmm.audio.listening import write_test
 from neshmm.config import JOINT, Config
@@ -51,8 +51,7 @@ def run(cfg: Config, samples: Path, models: Path, prepared: Path, kl_metrics: Pa
     voicing = Voicing(duty_p1=r.duty.p1, duty_p2=r.duty.p2, noise_short_mode=r.noise_short_mode)
     # Rebuilt from scratch so fewer samples never leave stale files behind.
     with atomic.atomic_dir(out) as tmp:
-        entries = render_all(pieces, tmp, r.sample_rate, voicing, r.gain, effective_jobs(cfg.jobs))
-        compare = comparison(pieces, tmp / "compare.png")
+        entries, compare = render_all(pieces, tmp, r.sample_rate, voicing, r.gain, effective_jobs(cfg.jobs))
         render_config = asdict(r)
         atomic.write_json(tmp / "render.json", {"config": render_config, "pieces": entries})
         html = page(entries, index, model_configs, load_metrics(kl_metrics), render_config, compare,

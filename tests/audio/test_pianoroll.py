@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neshmm.audio.pianoroll import COLORS, Roll, figure, stacked_figure
+from neshmm.audio.pianoroll import COLORS, Roll, RollFigure, stacked_figure
 from helpers import TPB, line
 
 BEATS = 128.0
@@ -40,8 +40,8 @@ def short_notes_roll() -> Roll:
     return Roll("short", {"p2": line([60 + k % 5 for k in range(64)], start=1.0, step=2.0, length=0.13)}, TPB, BEATS)
 
 
-def test_every_short_note_is_drawn_in_the_column_figure():
-    fig = figure([short_notes_roll()], column_width=5.0, height=5.2)
+def test_every_short_note_is_drawn_in_the_piece_figure():
+    fig = RollFigure(width=5.0, height=5.2).draw(short_notes_roll())
     fig.canvas.draw()
     ax = fig.axes[1]  # p2 row
     box = ax.get_window_extent()
@@ -77,3 +77,30 @@ def test_stacked_figure_has_one_labelled_panel_per_piece_on_one_time_axis():
 def test_stacked_figure_of_nothing_is_refused():
     with pytest.raises(ValueError, match="at least one"):
         stacked_figure([])
+
+
+def png_bytes(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def test_a_reused_piece_figure_shows_only_the_piece_it_was_last_given():
+    """RollFigure draws every piece of a process into one figure: what was drawn before
+    (other notes, a silent voice's empty ticks and label, another title) must not show."""
+    full = Roll("full", {"p1": line([72, 74, 79]), "p2": line([60, 67]), "tr": line([40, 52]), "no": line([3, 15])}, TPB, 6.0)
+    sparse = Roll("sparse · $x^$", {"p2": line([90, 91], length=0.25)}, TPB, 9.0)
+    for before, after in ((full, sparse), (sparse, full)):
+        fresh = png_bytes(RollFigure().draw(after))
+        reused = RollFigure()
+        reused.draw(before)
+        png_bytes(reused.fig)
+        assert png_bytes(reused.draw(after)) == fresh
+    fig = RollFigure().draw(sparse)
+    assert fig.axes[0].get_title() == "sparse · $x^$"
+    assert [ax.get_ylabel() for ax in fig.axes] == ["p1\npulse 1", "p2\npulse 2", "tr\ntriangle", "no\nnoise"]
+    assert [[t.get_text() for t in ax.texts] for ax in fig.axes] == [["silent"], [], ["silent"], ["silent"]]
+    assert [len(ax.collections) for ax in fig.axes] == [0, 1, 0, 0]
+    assert {ax.get_xlim() for ax in fig.axes} == {(0.0, 9.0)} and fig.axes[-1].get_xlabel() == "beats"

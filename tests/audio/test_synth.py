@@ -17,7 +17,6 @@ from neshmm.audio.synth import (
     DUTY_SEQUENCES,
     PULSE_TIMER_RANGE,
     Voicing,
-    box_sample_running,
     lfsr_levels,
     midi_to_hz,
     mix,
@@ -205,12 +204,12 @@ def test_mixer_is_the_nes_formula():
 
 def test_box_sampling_matches_heavy_oversampling():
     """Averaging the step sequence exactly over each sample = the limit of oversampling."""
-    step = np.full(3000, 8 * 1234.5 / SR)
-    exact = box_sample_running(DUTY_SEQUENCES[0.25], step)
+    wave = pulse(timeline(one_note(57, seconds=3000 / SR, velocity=1), 3000), 0.25, SR)
+    f = timer_hz(np.array([57]), 16, PULSE_TIMER_RANGE)[0]
     over = 512
-    phase = np.arange(3000 * over) * (step[0] / over)
+    phase = np.arange(3000 * over) * (8 * f / SR / over)
     fine = np.array(DUTY_SEQUENCES[0.25], dtype=float)[np.floor(phase).astype(int) % 8]
-    np.testing.assert_allclose(exact, fine.reshape(-1, over).mean(axis=1), atol=3e-3)
+    np.testing.assert_allclose(wave, fine.reshape(-1, over).mean(axis=1), atol=3e-3)
 
 
 def four_voices(seconds: float = 4.0) -> dict[str, np.ndarray]:
