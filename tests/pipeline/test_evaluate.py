@@ -87,7 +87,7 @@ def test_forced_rerun_of_evaluate_is_byte_identical(repro_copy: Path):
 
 
 def test_heldout_test_split_renames_the_control(repro_copy: Path):
-    out = dvc(repro_copy, "exp", "run", "-S", "evaluate.heldout=test").stdout
+    out = dvc(repro_copy, "exp", "run", "-S", "evaluate.heldout=test", "evaluate").stdout
     assert "held-out (test)" in out
     kl = json.loads((repro_copy / "metrics/kl.json").read_text())
     assert "real_test" in kl["p1"] and "real_valid" not in kl["p1"]
