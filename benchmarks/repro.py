@@ -66,10 +66,11 @@ def repro(work: Path, nesmdb: bool, cold: bool) -> tuple[list[list], float]:
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=clone, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
-        if line.startswith("Running stage"):
+        # Anywhere in the line: a stage whose last output has no newline shares its line.
+        if "Running stage '" in line:
             now = time.perf_counter()
             rows.append([name, f"{now - last:.2f}"])
-            last, name = now, line.split("'")[1]
+            last, name = now, line.split("Running stage '", 1)[1].split("'")[0]
     proc.wait()
     end = time.perf_counter()
     rows.append([name, f"{end - last:.2f}"])
