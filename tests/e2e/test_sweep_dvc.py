@@ -24,7 +24,7 @@ def wait_for_queue(repo: Path, timeout: float = 900) -> str:
             return status
         if time.monotonic() > deadline:
             raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
-        time.sleep(2)
+        time.sleep(0.5)
 
 
 def test_queued_grid_runs_compares_applies_and_commits(repro_copy: Path):
