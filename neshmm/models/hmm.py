@@ -179,7 +179,7 @@ class HMMModel(TokenModel):
             implementation=implementation or self.implementation,
             emissionprob_prior=self.emission_prior,
         )
-        model.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        model.n_workers = self.n_jobs  # 0: one thread per core (estep.set_threads)
         return model
 
     def _fit_once(self, ids: np.ndarray, lengths: np.ndarray, seed: int):
@@ -193,7 +193,7 @@ class HMMModel(TokenModel):
             monitor = progress.em_monitor(em.ConvergenceMonitor(self.tol, self.n_iter), label)
             start, trans, emission = em.fit_categorical(
                 ids, lengths, self.n_components, self.n_symbols, seed, self.emission_prior, monitor,
-                n_threads=self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1))
+                n_threads=self.n_jobs)  # 0: one thread per core (estep.set_threads)
             return start, trans, emission, monitor
         model = self._hmm(seed=seed)
         # One stderr line now and then on a terminal (neshmm.progress); no effect otherwise.
@@ -219,8 +219,7 @@ class HMMModel(TokenModel):
         best, best_ll, restarts, curves = None, -np.inf, [], []
         for r in range(self.n_init):
             seed = restart_seed(self.seed, r)
-            fitted = self._fit_once(ids, lengths, seed)
-            monitor = fitted[3]
+            *fitted, monitor = self._fit_once(ids, lengths, seed)
             history = [float(h) for h in monitor.history]
             ll = history[-1] if history else -np.inf
             restarts.append({
@@ -234,7 +233,7 @@ class HMMModel(TokenModel):
             curves.append(history)
             if best is None or ll > best_ll:  # strictly better: the first restart wins ties
                 best, best_ll, best_r = fitted, ll, r
-        self.startprob_, self.transmat_, self.emissionprob_ = best[:3]
+        self.startprob_, self.transmat_, self.emissionprob_ = best
         n_params = n_free_parameters(self.n_components, self.n_symbols)
         n_tokens = int(len(ids))
         chosen = restarts[best_r]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -146,7 +145,7 @@ class JointModel:
             tol=self.tol,
             implementation=self.implementation,
         )
-        hmm.n_workers = self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+        hmm.n_workers = self.n_jobs  # 0: one thread per core (estep.set_threads)
         return hmm
 
     def _fit_one(self, frames: np.ndarray, lengths: np.ndarray, seed: int):
@@ -159,7 +158,7 @@ class JointModel:
             monitor = em.ConvergenceMonitor(self.tol, self.n_iter)
             start, trans, emission = em.fit_multistream(
                 frames, lengths, self.n_components, self.n_symbols, seed, float(self.emission_prior), monitor,
-                n_threads=self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1))
+                n_threads=self.n_jobs)  # 0: one thread per core (estep.set_threads)
             return start, trans, emission, monitor
         hmm = self._hmm(seed)
         # hmmlearn logs "not converging" on float noise near the optimum; the monitor's
@@ -183,8 +182,7 @@ class JointModel:
         t0 = time.perf_counter()
         best, best_ll, restarts = None, -np.inf, []
         for i, seed in enumerate(restart_seeds(self.seed, self.n_init)):
-            fitted = self._fit_one(frames, lengths, seed)
-            monitor = fitted[3]
+            *fitted, monitor = self._fit_one(frames, lengths, seed)
             history = [float(h) for h in monitor.history]
             info = {
                 "seed": seed,
@@ -198,8 +196,8 @@ class JointModel:
             restarts.append(info)
             if best is None or info["train_loglik"] > best_ll:
                 best, best_ll, best_i = fitted, info["train_loglik"], i
-        self.startprob_, self.transmat_ = best[0], best[1]
-        self.emissionprob_ = tuple(best[2])
+        self.startprob_, self.transmat_, emission = best
+        self.emissionprob_ = tuple(emission)
         chosen = restarts[best_i]
         self.fit_info = {
             "n_frames": int(len(frames)),
